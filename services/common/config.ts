@@ -1,0 +1,153 @@
+import os from "node:os";
+
+/** An OpenAI-compatible provider reachable by `<provider>/<model>` naming. */
+export interface ProviderConfig {
+  readonly name: string;
+  /** Undefined when the variable naming it is unset and the provider has no public default. */
+  readonly baseUrl: string | undefined;
+  readonly baseUrlVariable: string;
+  readonly apiKey: string | undefined;
+  readonly apiKeyVariable: string;
+  /** Whether requests without a key are refused before they leave (hosted APIs need one). */
+  readonly keyRequired: boolean;
+}
+
+/** Everything IIR reads from its environment, validated once and frozen. */
+export interface Config {
+  readonly host: string;
+  readonly facadePort: number;
+  readonly routerPort: number;
+  /** Where a split facade finds its router, e.g. `http://127.0.0.1:50051`. */
+  readonly routerUrl: string;
+  readonly sqliteDbPath: string;
+  readonly maxBodyBytes: number;
+  readonly shutdownGraceMs: number;
+  readonly upstreamTimeoutMs: number;
+  readonly registryRefreshMs: number;
+  readonly logLevel: LogLevel;
+  readonly providers: Readonly<Record<string, ProviderConfig>>;
+  /** Reads a secret named by the registry (a model's `api_key_env`), captured at start-up. */
+  readonly secret: (variable: string) => string | undefined;
+}
+
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+
+/** Thrown when the environment is wrong; lists every problem at once. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const providerTable = [
+  { name: "openai", baseUrlVariable: "OPENAI_BASE_URL", defaultBaseUrl: "https://api.openai.com/v1", apiKeyVariable: "EXTERNAL_OPENAI_KEY", keyRequired: true },
+  { name: "llm-d", baseUrlVariable: "LLMD_ENDPOINT", defaultBaseUrl: undefined, apiKeyVariable: "EXTERNAL_LLMD_KEY", keyRequired: false },
+  { name: "openrouter", baseUrlVariable: "OPENROUTER_BASE_URL", defaultBaseUrl: "https://openrouter.ai/api/v1", apiKeyVariable: "EXTERNAL_OPENROUTER_KEY", keyRequired: true },
+  { name: "groq", baseUrlVariable: "GROQ_BASE_URL", defaultBaseUrl: "https://api.groq.com/openai/v1", apiKeyVariable: "EXTERNAL_GROQ_KEY", keyRequired: true },
+  { name: "venice", baseUrlVariable: "VENICE_BASE_URL", defaultBaseUrl: "https://api.venice.ai/api/v1", apiKeyVariable: "EXTERNAL_VENICE_KEY", keyRequired: true },
+] as const;
+
+const logLevels: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+
+/** Reads and validates the environment; throws ConfigError naming every bad variable. */
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const read = createReader(environment, problems);
+  const snapshot = Object.freeze({ ...environment });
+  const providers: Record<string, ProviderConfig> = {};
+  for (const entry of providerTable) {
+    providers[entry.name] = Object.freeze({
+      name: entry.name,
+      baseUrl: read.url(entry.baseUrlVariable, entry.defaultBaseUrl),
+      baseUrlVariable: entry.baseUrlVariable,
+      apiKey: read.string(entry.apiKeyVariable, undefined),
+      apiKeyVariable: entry.apiKeyVariable,
+      keyRequired: entry.keyRequired,
+    });
+  }
+  const config: Config = {
+    host: read.string("IIR_HOST", "0.0.0.0") ?? "0.0.0.0",
+    facadePort: read.port("IIR_FACADE_PORT", 8000),
+    routerPort: read.port("IIR_ROUTER_PORT", 50051),
+    routerUrl: read.url("IIR_ROUTER_URL", "http://127.0.0.1:50051") ?? "",
+    sqliteDbPath: read.string("SQLITE_DB_PATH", "data/iir.db") ?? "data/iir.db",
+    maxBodyBytes: read.bytes("IIR_MAX_BODY", 4 * 1024 * 1024),
+    shutdownGraceMs: read.seconds("IIR_SHUTDOWN_GRACE", 10),
+    upstreamTimeoutMs: read.seconds("IIR_UPSTREAM_TIMEOUT", 600),
+    registryRefreshMs: read.integer("IIR_REGISTRY_REFRESH_MS", 1000, 10),
+    logLevel: read.choice("LOG_LEVEL", "info", logLevels),
+    providers: Object.freeze(providers),
+    secret: (variable) => snapshot[variable] || undefined,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}
+
+/** Threads for a CPU-only engine: every core but one for the rest of the process, at least one. */
+export function defaultThreadCount(): number {
+  return Math.max(1, os.availableParallelism() - 1);
+}
+
+function createReader(environment: NodeJS.ProcessEnv, problems: string[]) {
+  const raw = (name: string) => {
+    const value = environment[name]?.trim();
+    return value === undefined || value === "" ? undefined : value;
+  };
+  const integer = (name: string, fallback: number, minimum = 0, maximum = Number.MAX_SAFE_INTEGER): number => {
+    const value = raw(name);
+    if (value === undefined) return fallback;
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < minimum || parsed > maximum) {
+      problems.push(`${name} must be an integer from ${minimum} to ${maximum}, got "${value}"`);
+      return fallback;
+    }
+    return parsed;
+  };
+  return {
+    string: (name: string, fallback: string | undefined) => raw(name) ?? fallback,
+    integer,
+    port: (name: string, fallback: number) => integer(name, fallback, 0, 65535),
+    seconds: (name: string, fallback: number): number => {
+      const value = raw(name);
+      const parsed = value === undefined ? fallback : Number(value);
+      if (!Number.isFinite(parsed) || parsed < 0) {
+        problems.push(`${name} must be a number of seconds, got "${value}"`);
+        return fallback * 1000;
+      }
+      return Math.round(parsed * 1000);
+    },
+    bytes: (name: string, fallback: number): number => {
+      const value = raw(name);
+      if (value === undefined) return fallback;
+      const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(value);
+      if (!match) {
+        problems.push(`${name} must be a size such as 4mb or 65536, got "${value}"`);
+        return fallback;
+      }
+      const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? "b").toLowerCase() as "b"];
+      return Math.floor(Number(match[1]) * unit);
+    },
+    url: (name: string, fallback: string | undefined): string | undefined => {
+      const value = raw(name) ?? fallback;
+      if (value === undefined) return undefined;
+      try {
+        const url = new URL(value);
+        if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("not http");
+        return value.replace(/\/+$/, "");
+      } catch {
+        problems.push(`${name} must be an http(s) URL, got "${value}"`);
+        return fallback;
+      }
+    },
+    choice: <T extends string>(name: string, fallback: T, choices: readonly T[]): T => {
+      const value = raw(name);
+      if (value === undefined) return fallback;
+      if (!choices.includes(value as T)) {
+        problems.push(`${name} must be one of ${choices.join(", ")}, got "${value}"`);
+        return fallback;
+      }
+      return value as T;
+    },
+  };
+}

@@ -1,0 +1,120 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { UpstreamErrorSchema, type UpstreamError } from "../../gen/iir/inference/v1/inference_pb.js";
+
+/** HTTP status the facade answers for a Connect code (the error table of the architecture). */
+export function codeToHttpStatus(code: Code): number {
+  switch (code) {
+    case Code.InvalidArgument:
+    case Code.OutOfRange:
+      return 400;
+    case Code.Unauthenticated:
+      return 401;
+    case Code.PermissionDenied:
+      return 403;
+    case Code.NotFound:
+      return 404;
+    case Code.AlreadyExists:
+    case Code.Aborted:
+      return 409;
+    case Code.ResourceExhausted:
+      return 429;
+    case Code.Canceled:
+      return 499;
+    case Code.Unimplemented:
+      return 501;
+    case Code.Unavailable:
+    case Code.FailedPrecondition:
+      return 503;
+    case Code.DeadlineExceeded:
+      return 504;
+    default:
+      return 500;
+  }
+}
+
+/** Connect code for an upstream's HTTP status. */
+export function codeFromHttpStatus(status: number): Code {
+  if (status === 400 || status === 413 || status === 422) return Code.InvalidArgument;
+  if (status === 401) return Code.Unauthenticated;
+  if (status === 403) return Code.PermissionDenied;
+  if (status === 404) return Code.NotFound;
+  if (status === 408 || status === 504) return Code.DeadlineExceeded;
+  if (status === 409) return Code.Aborted;
+  if (status === 429) return Code.ResourceExhausted;
+  if (status === 501) return Code.Unimplemented;
+  if (status === 502 || status === 503) return Code.Unavailable;
+  if (status >= 500) return Code.Unavailable;
+  return Code.Unknown;
+}
+
+/** OpenAI's error `type` for a Connect code, as the official SDKs expect it. */
+export function codeToOpenAIErrorType(code: Code): string {
+  switch (code) {
+    case Code.InvalidArgument:
+    case Code.OutOfRange:
+    case Code.NotFound:
+    case Code.Unauthenticated:
+    case Code.PermissionDenied:
+      return "invalid_request_error";
+    case Code.ResourceExhausted:
+      return "rate_limit_error";
+    default:
+      return "server_error";
+  }
+}
+
+/**
+ * Whether a failed attempt may be tried again on another backend. Mirrors the OpenAI SDK's retry rule
+ * (408, 409, 429, ≥500): errors the client caused are final.
+ */
+export function isRetryableCode(code: Code): boolean {
+  switch (code) {
+    case Code.Unavailable:
+    case Code.ResourceExhausted:
+    case Code.DeadlineExceeded:
+    case Code.Aborted:
+    case Code.Internal:
+    case Code.Unknown:
+    case Code.FailedPrecondition:
+    case Code.Unimplemented:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** A Connect error that carries what an upstream said about the failure. */
+export function upstreamConnectError(code: Code, upstream: Omit<UpstreamError, "$typeName" | "$unknown">): ConnectError {
+  return new ConnectError(upstream.message, code, undefined, [{ desc: UpstreamErrorSchema, value: upstream }]);
+}
+
+/** The upstream's own error, when the Connect error carries one. */
+export function findUpstreamError(error: ConnectError): UpstreamError | undefined {
+  return error.findDetails(UpstreamErrorSchema)[0];
+}
+
+/** Node network errors become Connect codes at the edge where they happen. */
+export function connectErrorFromNodeError(error: unknown, what: string): ConnectError {
+  if (error instanceof ConnectError) return error;
+  const nodeCode = (error as { code?: unknown } | undefined)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  switch (nodeCode) {
+    case "ECONNREFUSED":
+    case "ECONNRESET":
+    case "EPIPE":
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+    case "UND_ERR_SOCKET":
+      return new ConnectError(`${what}: ${message}`, Code.Unavailable);
+    case "ETIMEDOUT":
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return new ConnectError(`${what}: ${message}`, Code.DeadlineExceeded);
+    default:
+      if ((error as { name?: unknown } | undefined)?.name === "AbortError") {
+        return new ConnectError(`${what}: canceled`, Code.Canceled);
+      }
+      return new ConnectError(`${what}: ${message}`, Code.Unavailable);
+  }
+}

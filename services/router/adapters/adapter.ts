@@ -1,0 +1,31 @@
+import type {
+  ChatParams,
+  ChatResponse,
+  ChatStreamResponse,
+} from "../../../gen/iir/inference/v1/inference_pb.js";
+
+/** Where one attempt of a request goes: everything an adapter needs besides the request. */
+export interface ChatTarget {
+  /** The backend name clients see in `x-iir-backend`: a provider name or an agent id. */
+  readonly backend: string;
+  /** Provider type, e.g. "openai", "llm-d", "groq", "local". */
+  readonly provider: string;
+  /** Base URL of the upstream API, e.g. `https://api.openai.com/v1` or `http://10.0.0.5:50061`. */
+  readonly baseUrl: string;
+  /** Secret for the upstream, read from the environment; never logged or echoed. */
+  readonly apiKey: string | undefined;
+  /** The model name the upstream knows. */
+  readonly upstreamModel: string;
+}
+
+/**
+ * One interface for every backend. Adapters do I/O only; wire-format translation lives in pure
+ * functions beside them. Failures are thrown as ConnectError with a code from the architecture's
+ * error table; an upstream's own error travels in an UpstreamError detail.
+ */
+export interface ChatAdapter {
+  /** Answers a whole completion. */
+  chat(params: ChatParams, target: ChatTarget, signal: AbortSignal): Promise<ChatResponse>;
+  /** Streams a completion as small events; aborting the signal aborts the upstream request. */
+  chatStream(params: ChatParams, target: ChatTarget, signal: AbortSignal): AsyncIterable<ChatStreamResponse>;
+}

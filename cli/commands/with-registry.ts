@@ -1,0 +1,22 @@
+import type { Config } from "../../services/common/config.js";
+import { openDatabase } from "../../services/router/registry/database.js";
+import { migrateToLatest } from "../../services/router/registry/migrations/index.js";
+import { runMigrateCommand, runModelsCommand, runSeedCommand } from "./models.js";
+
+const output = { log: (line: string) => process.stdout.write(`${line}\n`) };
+
+/** Runs a registry admin command against the database the router uses; a running router sees the change within IIR_REGISTRY_REFRESH_MS. */
+export async function withRegistry(config: Config, command: "migrate" | "models" | "seed", args: string[]): Promise<void> {
+  const db = openDatabase(config.sqliteDbPath);
+  try {
+    if (command === "migrate") {
+      await runMigrateCommand(db, output);
+      return;
+    }
+    await migrateToLatest(db);
+    if (command === "models") await runModelsCommand(args, db, output);
+    else await runSeedCommand(args, db, output);
+  } finally {
+    await db.destroy();
+  }
+}

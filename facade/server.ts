@@ -1,0 +1,55 @@
+import http from "node:http";
+import type net from "node:net";
+import { createClient, type Transport } from "@connectrpc/connect";
+import { HealthCheckResponse_ServingStatus, Health } from "../gen/grpc/health/v1/health_pb.js";
+import { InferenceService } from "../gen/iir/inference/v1/inference_pb.js";
+import type { Config } from "../services/common/config.js";
+import type { Logger } from "../services/common/logger.js";
+import { createFacadeApp } from "./app.js";
+
+/** A listening facade and how to stop it. */
+export interface RunningFacade {
+  readonly port: number;
+  close(graceMs: number): Promise<void>;
+}
+
+/** Serves the OpenAI REST facade on `config.facadePort`, calling the router through `transport`. */
+export async function startFacade(options: { config: Config; transport: Transport; logger: Logger }): Promise<RunningFacade> {
+  const { config, transport, logger } = options;
+  const health = createClient(Health, transport);
+  const app = createFacadeApp({
+    inference: createClient(InferenceService, transport),
+    maxBodyBytes: config.maxBodyBytes,
+    checkReady: async () => {
+      try {
+        const answer = await health.check({ service: "" }, { timeoutMs: 2000 });
+        return answer.status === HealthCheckResponse_ServingStatus.SERVING;
+      } catch {
+        return false;
+      }
+    },
+    log: (entry) => logger.info("request", { ...entry }),
+  });
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, app);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.facadePort, config.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: (graceMs) => closeHttpServer(server, graceMs),
+  };
+}
+
+/** Stops accepting, lets in-flight requests finish for up to graceMs, then cuts what is left. */
+export async function closeHttpServer(server: http.Server, graceMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  const idle = setInterval(() => server.closeIdleConnections(), 20);
+  const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+  await closed;
+  clearInterval(idle);
+  clearTimeout(deadline);
+}

@@ -1,0 +1,99 @@
+import { create, type JsonObject, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  ChatResponseSchema,
+  Role,
+  type ChatResponse,
+  type ContentPartSchema,
+  type MessageSchema,
+  type ToolCallSchema,
+} from "../../../../gen/iir/inference/v1/inference_pb.js";
+import { usageFromOpenAI } from "./convert-openai-usage.js";
+import { isRecord, stringOr, type JsonRecord } from "./json-guards.js";
+import { finishReasonFromOpenAI } from "./map-openai-finish-reason.js";
+import { connectErrorFromUpstreamEvent, isUpstreamErrorEvent } from "./openai-error.js";
+
+export { createOpenAIStreamState, type OpenAIStreamState } from "./openai-stream-state.js";
+
+type MessageInit = MessageInitShape<typeof MessageSchema>;
+
+const rolesByName: Readonly<Record<string, Role>> = {
+  system: Role.SYSTEM,
+  developer: Role.DEVELOPER,
+  user: Role.USER,
+  assistant: Role.ASSISTANT,
+  tool: Role.TOOL,
+};
+
+// Fields of an answer message that have a typed home; every other field travels in `extra`.
+const typedMessageFields = new Set(["role", "content", "tool_calls"]);
+
+/**
+ * The contract's response for an OpenAI `chat.completion` body. The shape is checked, not trusted:
+ * anything that is not a completion (or an error sent with a 200) becomes Unavailable, so the router
+ * may try another backend. Message fields without a typed home (refusal, annotations,
+ * reasoning_content…) are kept in `message.extra`.
+ */
+export function chatResponseFromOpenAI(json: unknown, backend: string, provider: string = backend): ChatResponse {
+  if (!isRecord(json)) throw malformed("the body is not a JSON object");
+  if (isUpstreamErrorEvent(json)) throw connectErrorFromUpstreamEvent(json, provider);
+  if (!Array.isArray(json.choices)) throw malformed("choices is not a list");
+  const choices = json.choices.map((choice: unknown, position: number) => {
+    if (!isRecord(choice) || !isRecord(choice.message)) throw malformed(`choices[${position}] has no message`);
+    return {
+      index: typeof choice.index === "number" ? choice.index : position,
+      message: messageFromOpenAI(choice.message),
+      finishReason: finishReasonFromOpenAI(choice.finish_reason),
+    };
+  });
+  return create(ChatResponseSchema, {
+    id: stringOr(json.id, ""),
+    created: typeof json.created === "number" && Number.isFinite(json.created) ? BigInt(Math.trunc(json.created)) : 0n,
+    model: stringOr(json.model, ""),
+    choices,
+    usage: usageFromOpenAI(json.usage),
+    backend,
+  });
+}
+
+function messageFromOpenAI(message: JsonRecord): MessageInit {
+  const result: MessageInit = { role: rolesByName[stringOr(message.role, "assistant")] ?? Role.ASSISTANT };
+  const content = message.content;
+  if (typeof content === "string") result.content = { case: "text", value: content };
+  // Some servers (Mistral's thinking models) answer with a list of parts instead of a string.
+  else if (Array.isArray(content)) result.content = { case: "parts", value: { parts: content.map(contentPartFromOpenAI) } };
+  if (Array.isArray(message.tool_calls)) result.toolCalls = message.tool_calls.map(toolCallFromOpenAI);
+  let extra: JsonObject | undefined;
+  for (const field in message) {
+    if (typedMessageFields.has(field)) continue;
+    extra ??= {};
+    extra[field] = message[field] as JsonObject[string];
+  }
+  if (extra !== undefined) result.extra = extra;
+  return result;
+}
+
+function contentPartFromOpenAI(part: unknown): MessageInitShape<typeof ContentPartSchema> {
+  if (!isRecord(part)) throw malformed("a content part is not a JSON object");
+  if (part.type === "text" && typeof part.text === "string") return { part: { case: "text", value: part.text } };
+  if (part.type === "image_url" && isRecord(part.image_url) && typeof part.image_url.url === "string") {
+    return { part: { case: "imageUrl", value: { url: part.image_url.url, detail: stringOr(part.image_url.detail, "") } } };
+  }
+  return { part: { case: "other", value: part as JsonObject } };
+}
+
+function toolCallFromOpenAI(call: unknown): MessageInitShape<typeof ToolCallSchema> {
+  if (!isRecord(call)) throw malformed("a tool call is not a JSON object");
+  const fn = isRecord(call.function) ? call.function : {};
+  // Arguments are JSON text by contract; a server that sends an object gets it serialized once here.
+  const argumentsText = typeof fn.arguments === "string" ? fn.arguments : fn.arguments === undefined ? "" : JSON.stringify(fn.arguments);
+  return {
+    id: stringOr(call.id, ""),
+    type: stringOr(call.type, "function"),
+    function: { name: stringOr(fn.name, ""), arguments: argumentsText },
+  };
+}
+
+function malformed(what: string): ConnectError {
+  return new ConnectError(`upstream returned malformed response: ${what}`, Code.Unavailable);
+}

@@ -1,0 +1,140 @@
+import http from "node:http";
+import https from "node:https";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { ChatParams, ChatResponse, ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
+import { connectErrorFromNodeError } from "../../../common/errors.js";
+import type { ChatAdapter, ChatTarget } from "../adapter.js";
+import { chatResponseFromOpenAI } from "./convert-from-openai-response.js";
+import { chatParamsToOpenAIRequest } from "./convert-to-openai-request.js";
+import { connectErrorFromUpstreamResponse } from "./openai-error.js";
+import { createOpenAIStreamState } from "./openai-stream-state.js";
+import { createSseParser } from "./sse-parser.js";
+
+/** Settings of the OpenAI-compatible adapter. */
+export interface OpenAICompatibleAdapterOptions {
+  /** Longest wait for the upstream's answer headers, and between two streamed chunks. */
+  readonly timeoutMs: number;
+  /** Connections kept per upstream host (default 256). */
+  readonly maxSockets?: number;
+}
+
+// Error bodies are read only to quote the provider; a runaway body stops here.
+const maximumErrorBodyBytes = 64 * 1024;
+// Non-stream answers are buffered whole; a larger one is a broken upstream, not an answer.
+const maximumAnswerBytes = 64 * 1024 * 1024;
+
+/**
+ * The adapter for every server that speaks OpenAI's chat completions API: OpenAI, llm-d, OpenRouter,
+ * Groq, Venice. Connections are kept alive and pooled per host; aborting the signal aborts the
+ * upstream request; failures become Connect codes with the provider's own error as a detail.
+ */
+export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOptions): ChatAdapter {
+  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 256, maxFreeSockets: 64, scheduling: "lifo" as const };
+  const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
+  const send = (target: ChatTarget, params: ChatParams, stream: boolean, signal: AbortSignal) =>
+    postJson(agents, target, JSON.stringify(chatParamsToOpenAIRequest(params, target.upstreamModel, stream)), signal, options.timeoutMs);
+
+  return {
+    async chat(params, target, signal): Promise<ChatResponse> {
+      const response = await send(target, params, false, signal);
+      const text = await readBody(response, maximumAnswerBytes, target, signal, options.timeoutMs);
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        throw new ConnectError(`${target.provider} upstream returned malformed response: the body is not JSON`, Code.Unavailable);
+      }
+      return chatResponseFromOpenAI(json, target.backend, target.provider);
+    },
+    async *chatStream(params, target, signal): AsyncIterable<ChatStreamResponse> {
+      const response = await send(target, params, true, signal);
+      const parser = createSseParser();
+      const state = createOpenAIStreamState(target);
+      try {
+        for await (const chunk of withIdleTimeout(response, options.timeoutMs, target)) {
+          for (const event of parser.feed(chunk as Buffer)) yield* state.partsFromEventData(event.data);
+          if (parser.done) return;
+        }
+        for (const event of parser.end()) yield* state.partsFromEventData(event.data);
+      } catch (error) {
+        throw failure(error, target, signal);
+      } finally {
+        // Leaving early (client gone, error) must not leave the upstream generating for nobody.
+        if (!response.complete) response.destroy();
+      }
+      if (!parser.done && !state.finished) {
+        throw new ConnectError(`${target.provider} upstream closed the stream before it finished`, Code.Unavailable);
+      }
+    },
+  };
+}
+
+interface Agents {
+  readonly http: http.Agent;
+  readonly https: https.Agent;
+}
+
+/** POSTs a JSON body to `<baseUrl>/chat/completions`; resolves with a 2xx response, else throws its error. */
+async function postJson(agents: Agents, target: ChatTarget, body: string, signal: AbortSignal, timeoutMs: number): Promise<http.IncomingMessage> {
+  const url = new URL(`${target.baseUrl}/chat/completions`);
+  const secure = url.protocol === "https:";
+  const headers: http.OutgoingHttpHeaders = {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    accept: "application/json, text/event-stream",
+  };
+  if (target.apiKey !== undefined) headers.authorization = `Bearer ${target.apiKey}`;
+  const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const request = (secure ? https : http).request(url, { method: "POST", headers, agent: secure ? agents.https : agents.http, signal }, resolve);
+    request.setTimeout(timeoutMs, () => request.destroy(new ConnectError(`${target.provider} upstream did not answer within ${timeoutMs} ms`, Code.DeadlineExceeded)));
+    request.once("error", reject);
+    request.end(body);
+  }).catch((error: unknown) => {
+    throw failure(error, target, signal);
+  });
+  const status = response.statusCode ?? 0;
+  if (status >= 200 && status < 300) return response;
+  const text = await readBody(response, maximumErrorBodyBytes, target, signal, timeoutMs).catch(() => "");
+  throw connectErrorFromUpstreamResponse(status, text, target.provider, target.apiKey);
+}
+
+/** Reads a whole body as text; past `limit` bytes the rest is dropped (errors) or refused (answers). */
+async function readBody(response: http.IncomingMessage, limit: number, target: ChatTarget, signal: AbortSignal, timeoutMs: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of withIdleTimeout(response, timeoutMs, target)) {
+      const buffer = chunk as Buffer;
+      size += buffer.length;
+      if (size > limit) {
+        response.destroy();
+        if (limit === maximumErrorBodyBytes) break;
+        throw new ConnectError(`${target.provider} upstream answer is larger than ${limit} bytes`, Code.Unavailable);
+      }
+      chunks.push(buffer);
+    }
+  } catch (error) {
+    throw failure(error, target, signal);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** The body's chunks; a silence longer than timeoutMs ends it with DeadlineExceeded. */
+function withIdleTimeout(response: http.IncomingMessage, timeoutMs: number, target: ChatTarget): AsyncIterable<unknown> {
+  response.setTimeout(timeoutMs, () =>
+    response.destroy(new ConnectError(`${target.provider} upstream went silent for ${timeoutMs} ms`, Code.DeadlineExceeded)),
+  );
+  return response;
+}
+
+/** One Connect error for whatever went wrong talking to the upstream. */
+function failure(error: unknown, target: ChatTarget, signal: AbortSignal): ConnectError {
+  if (error instanceof ConnectError) return error;
+  if (signal.aborted) return new ConnectError("the client canceled the request", Code.Canceled);
+  const nodeCode = (error as { code?: unknown } | undefined)?.code;
+  // A socket cut while the body streams: the upstream dropped us mid-answer.
+  if (nodeCode === "ECONNRESET" || (error as Error | undefined)?.message === "aborted") {
+    return new ConnectError(`${target.provider} upstream dropped the connection mid-answer`, Code.Unavailable);
+  }
+  return connectErrorFromNodeError(error, `${target.provider} upstream at ${target.baseUrl} is unreachable`);
+}

@@ -1,0 +1,96 @@
+import { create } from "@bufbuild/protobuf";
+import { ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  InferenceService,
+  ListModelsResponseSchema,
+  ModelInfoSchema,
+  type ChatResponse,
+} from "../../gen/iir/inference/v1/inference_pb.js";
+import type { Model } from "../../gen/iir/registry/v1/registry_pb.js";
+import { isRetryableCode } from "../common/errors.js";
+import type { RouteCandidate, RouteResolver } from "./routing/resolve-route.js";
+import { validateChatParams } from "./validate-chat-params.js";
+
+/** What the router's InferenceService needs. */
+export interface InferenceServiceDeps {
+  readonly resolver: RouteResolver;
+  /** Models to list: the registry snapshot. */
+  readonly listModels: () => readonly Model[];
+}
+
+/**
+ * The router's InferenceService: resolves the model, then tries candidates in order. A failed
+ * attempt moves on to the next candidate only while nothing has reached the client.
+ */
+export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<typeof InferenceService> {
+  return {
+    async chat(request, context) {
+      validateChatParams(request.params);
+      const params = request.params;
+      const candidates = deps.resolver.resolve(params.model);
+      return attemptInOrder(candidates, context, (candidate) => answer(candidate, params, context));
+    },
+    async *chatStream(request, context) {
+      validateChatParams(request.params);
+      const params = request.params;
+      const candidates = deps.resolver.resolve(params.model);
+      for (let index = 0; index < candidates.length; index++) {
+        const candidate = candidates[index]!;
+        let started = false;
+        try {
+          for await (const part of candidate.adapter.chatStream(params, candidate.target, context.signal)) {
+            started = true;
+            yield part;
+          }
+          return;
+        } catch (error) {
+          if (started || !mayTryNext(error, index, candidates.length, context)) throw error;
+        }
+      }
+    },
+    async listModels() {
+      const models = deps.listModels().filter((model) => model.enabled);
+      return create(ListModelsResponseSchema, {
+        models: models.map((model) =>
+          create(ModelInfoSchema, {
+            id: model.name,
+            ownedBy: model.provider,
+            created: model.createdAt / 1000n,
+            provider: model.provider,
+            contextLength: model.contextLength,
+          }),
+        ),
+      });
+    },
+  };
+}
+
+async function answer(
+  candidate: RouteCandidate,
+  params: Parameters<RouteCandidate["adapter"]["chat"]>[0],
+  context: HandlerContext,
+): Promise<ChatResponse> {
+  const response = await candidate.adapter.chat(params, candidate.target, context.signal);
+  if (!response.backend) response.backend = candidate.target.backend;
+  return response;
+}
+
+async function attemptInOrder<T>(
+  candidates: readonly RouteCandidate[],
+  context: HandlerContext,
+  attempt: (candidate: RouteCandidate) => Promise<T>,
+): Promise<T> {
+  for (let index = 0; ; index++) {
+    try {
+      return await attempt(candidates[index]!);
+    } catch (error) {
+      if (!mayTryNext(error, index, candidates.length, context)) throw error;
+    }
+  }
+}
+
+function mayTryNext(error: unknown, index: number, count: number, context: HandlerContext): boolean {
+  if (index + 1 >= count || context.signal.aborted) return false;
+  return isRetryableCode(ConnectError.from(error).code);
+}
+

@@ -1,0 +1,97 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { Kysely } from "kysely";
+import {
+  DeleteModelResponseSchema,
+  DeregisterAgentResponseSchema,
+  GetModelResponseSchema,
+  ListAgentsResponseSchema,
+  ListModelsResponseSchema,
+  RegisterAgentResponseSchema,
+  UpsertModelResponseSchema,
+  type RegistryService,
+} from "../../gen/iir/registry/v1/registry_pb.js";
+import { deregisterAgent, isAgentStale, listAgents, registerAgent } from "./registry/agents.repository.js";
+import type { ModelCatalog } from "./registry/model-catalog.js";
+import { deleteModel, getModel, listModels, upsertModel } from "./registry/models.repository.js";
+import type { Database } from "./registry/schema.js";
+
+/** What the RegistryService is built from. */
+export interface RegistryServiceDeps {
+  readonly db: Kysely<Database>;
+  /** Refreshed after every mutation so this router routes by the change at once. */
+  readonly catalog: Pick<ModelCatalog, "refresh">;
+  /** Told to agents when they register: how often to beat. */
+  readonly heartbeatIntervalSeconds: number;
+  /** An agent silent for longer than this is listed as stale. */
+  readonly staleAfterMs: number;
+  /** Clock in milliseconds; tests inject their own. */
+  readonly now?: () => number;
+}
+
+/**
+ * The registry's Connect service: models (get, list, upsert, delete) and agents (register,
+ * deregister, list). Reads go to the database rather than the catalog, so an admin sees what is
+ * stored even before the next refresh tick.
+ */
+export function createRegistryService(deps: RegistryServiceDeps): ServiceImpl<typeof RegistryService> {
+  const now = deps.now ?? Date.now;
+  return {
+    async getModel(request) {
+      const name = requireNonEmpty(request.name, "name");
+      const model = await getModel(deps.db, name);
+      if (model === undefined) throw new ConnectError(`model "${name}" not found`, Code.NotFound);
+      return create(GetModelResponseSchema, { model });
+    },
+    async listModels() {
+      return create(ListModelsResponseSchema, { models: await listModels(deps.db) });
+    },
+    async upsertModel(request) {
+      if (request.model === undefined) throw new ConnectError("model is required", Code.InvalidArgument);
+      const model = await upsertModel(deps.db, request.model, now());
+      await deps.catalog.refresh();
+      return create(UpsertModelResponseSchema, { model });
+    },
+    async deleteModel(request) {
+      const name = requireNonEmpty(request.name, "name");
+      if (!(await deleteModel(deps.db, name))) throw new ConnectError(`model "${name}" not found`, Code.NotFound);
+      await deps.catalog.refresh();
+      return create(DeleteModelResponseSchema);
+    },
+    async registerAgent(request) {
+      const id = requireNonEmpty(request.id, "id");
+      requireHttpUrl(request.address, "address");
+      const models = request.models.map((model, index) => requireNonEmpty(model, `models[${index}]`));
+      await registerAgent(deps.db, { id, address: request.address, models, hardware: request.hardware }, now());
+      return create(RegisterAgentResponseSchema, { heartbeatIntervalSeconds: deps.heartbeatIntervalSeconds });
+    },
+    async deregisterAgent(request) {
+      const id = requireNonEmpty(request.id, "id");
+      if (!(await deregisterAgent(deps.db, id))) throw new ConnectError(`agent "${id}" not found`, Code.NotFound);
+      return create(DeregisterAgentResponseSchema);
+    },
+    async listAgents() {
+      const at = now();
+      const agents = await listAgents(deps.db);
+      for (const agent of agents) agent.stale = isAgentStale(agent, at, deps.staleAfterMs);
+      return create(ListAgentsResponseSchema, { agents });
+    },
+  };
+}
+
+function requireNonEmpty(value: string, field: string): string {
+  if (value.trim() === "") throw new ConnectError(`${field} must not be empty`, Code.InvalidArgument);
+  return value;
+}
+
+function requireHttpUrl(value: string, field: string): void {
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(value).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol !== "http:" && protocol !== "https:") {
+    throw new ConnectError(`${field} must be an http(s) URL, got "${value}"`, Code.InvalidArgument);
+  }
+}

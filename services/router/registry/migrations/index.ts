@@ -1,0 +1,35 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from "kysely";
+import * as createModelsAndAgents from "./20261123-163000-create-models-and-agents.js";
+
+/**
+ * Every migration, by name. Imported statically rather than read from the filesystem so that they
+ * run the same under tsx, from a bundle, and from any working directory. Names sort by time:
+ * add new ones at the end with a later timestamp.
+ */
+export const registryMigrations: Readonly<Record<string, Migration>> = Object.freeze({
+  "20261123-163000-create-models-and-agents": createModelsAndAgents,
+});
+
+/** A kysely MigrationProvider over the statically imported list. */
+export function createStaticMigrationProvider(
+  migrations: Readonly<Record<string, Migration>> = registryMigrations,
+): MigrationProvider {
+  return { getMigrations: async () => ({ ...migrations }) };
+}
+
+/**
+ * Brings the registry schema up to date. Returns the names of the migrations that ran (empty when
+ * already current); throws an Error naming the migration that failed, with the cause attached.
+ * Kysely's lock table keeps two processes from migrating at once.
+ */
+export async function migrateToLatest<Schema>(db: Kysely<Schema>): Promise<readonly string[]> {
+  const migrator = new Migrator({ db, provider: createStaticMigrationProvider() });
+  const { error, results = [] } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results.find((result) => result.status === "Error")?.migrationName;
+    const reason = error instanceof Error ? error.message : String(error);
+    const where = failed === undefined ? "registry migrations failed" : `registry migration "${failed}" failed`;
+    throw new Error(`${where}: ${reason}`, { cause: error });
+  }
+  return results.filter((result) => result.status === "Success").map((result) => result.migrationName);
+}

@@ -1,0 +1,46 @@
+import type { ColumnType } from "kysely";
+
+/**
+ * Integer milliseconds since the epoch. Written as numbers; read back through `Number()` because
+ * Postgres drivers return `bigint` columns as strings.
+ */
+export type Timestamp = ColumnType<number, number, number>;
+
+/** A row of `models`: one entry of the registry. Lists are JSON text so both dialects store them alike. */
+export interface ModelsTable {
+  name: string;
+  provider: string;
+  base_url: string;
+  upstream_model: string;
+  /** Name of the environment variable holding the provider key — never the key itself. */
+  api_key_env: string;
+  /** JSON array of model names, tried in order. */
+  fallbacks: string;
+  context_length: number;
+  input_price_per_million: number;
+  output_price_per_million: number;
+  /** 0 or 1: SQLite has no boolean type, and an integer reads the same on Postgres. */
+  enabled: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** A row of `agents`: a registered agent and its last reported load. */
+export interface AgentsTable {
+  id: string;
+  address: string;
+  /** JSON array of the model names the agent serves. */
+  models: string;
+  /** Proto JSON of `iir.registry.v1.Hardware`, or null when the agent sent none. */
+  hardware: string | null;
+  registered_at: Timestamp;
+  last_seen_at: Timestamp;
+  /** Proto JSON of `iir.heartbeat.v1.AgentLoad` from the latest beat, or null before the first. */
+  load: string | null;
+}
+
+/** The registry database as kysely sees it. */
+export interface Database {
+  models: ModelsTable;
+  agents: AgentsTable;
+}

@@ -1,0 +1,114 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Model } from "../../../gen/iir/registry/v1/registry_pb.js";
+import type { ProviderConfig } from "../../common/config.js";
+import type { ChatAdapter, ChatTarget } from "../adapters/adapter.js";
+
+/** One place a request may go: the adapter that speaks to it and where it is. */
+export interface RouteCandidate {
+  readonly adapter: ChatAdapter;
+  readonly target: ChatTarget;
+}
+
+/** What the resolver needs; everything is read at request time so registry changes apply at once. */
+export interface RouteResolverDeps {
+  /** Registry snapshot (synchronous lookup for the hot path). */
+  readonly findModel: (name: string) => Model | undefined;
+  readonly providers: Readonly<Record<string, ProviderConfig>>;
+  /** Adapters by provider type; a provider type without one is Unimplemented. */
+  readonly adapters: ReadonlyMap<string, ChatAdapter>;
+  /** Reads the secret a registry entry names in `api_key_env`. */
+  readonly secret: (variable: string) => string | undefined;
+}
+
+/** Turns a requested model name into the ordered list of candidates to try. */
+export interface RouteResolver {
+  resolve(model: string): RouteCandidate[];
+}
+
+/**
+ * Routing, step 1 of the architecture: an exact registry match (then its fallbacks in order);
+ * otherwise `<provider>/<model>` naming for a configured provider; otherwise NotFound.
+ */
+export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
+  const fromRegistry = (entry: Model): RouteCandidate => {
+    const provider = deps.providers[entry.provider];
+    const baseUrl = entry.baseUrl || provider?.baseUrl;
+    if (!baseUrl) {
+      const variable = provider?.baseUrlVariable;
+      throw new ConnectError(
+        `model '${entry.name}' has no base URL: set it in the registry${variable ? ` or set ${variable}` : ""}`,
+        Code.FailedPrecondition,
+      );
+    }
+    const apiKey = entry.apiKeyEnv ? deps.secret(entry.apiKeyEnv) : provider?.apiKey;
+    if (entry.apiKeyEnv && !apiKey) {
+      throw new ConnectError(`model '${entry.name}' needs an API key: set ${entry.apiKeyEnv}`, Code.FailedPrecondition);
+    }
+    return candidate(entry.provider, { backend: entry.provider, provider: entry.provider, baseUrl, apiKey, upstreamModel: entry.upstreamModel || entry.name });
+  };
+
+  const fromProviderName = (model: string): RouteCandidate | undefined => {
+    const slash = model.indexOf("/");
+    if (slash <= 0 || slash === model.length - 1) return undefined;
+    const provider = deps.providers[model.slice(0, slash)];
+    if (!provider) return undefined;
+    if (!provider.baseUrl) {
+      throw new ConnectError(`provider '${provider.name}' is not configured: set ${provider.baseUrlVariable}`, Code.FailedPrecondition);
+    }
+    if (provider.keyRequired && !provider.apiKey) {
+      throw new ConnectError(`provider '${provider.name}' is not configured: set ${provider.apiKeyVariable}`, Code.FailedPrecondition);
+    }
+    return candidate(provider.name, {
+      backend: provider.name,
+      provider: provider.name,
+      baseUrl: provider.baseUrl,
+      apiKey: provider.apiKey,
+      upstreamModel: model.slice(slash + 1),
+    });
+  };
+
+  const candidate = (providerType: string, target: ChatTarget): RouteCandidate => {
+    const adapter = deps.adapters.get(providerType) ?? deps.adapters.get(openAICompatible(providerType, deps.providers));
+    if (!adapter) throw new ConnectError(`no adapter for provider type '${providerType}'`, Code.Unimplemented);
+    return { adapter, target };
+  };
+
+  const resolveOne = (model: string): RouteCandidate => {
+    const entry = deps.findModel(model);
+    if (entry) {
+      if (!entry.enabled) throw modelNotFound(model, "is disabled");
+      return fromRegistry(entry);
+    }
+    const named = fromProviderName(model);
+    if (named) return named;
+    throw modelNotFound(model, "does not exist");
+  };
+
+  return {
+    resolve(model) {
+      const first = resolveOne(model);
+      const entry = deps.findModel(model);
+      if (!entry || entry.fallbacks.length === 0) return [first];
+      const candidates = [first];
+      for (const fallback of entry.fallbacks) {
+        // A fallback that cannot be resolved now (disabled, unconfigured) is skipped, not fatal:
+        // the primary may still answer.
+        try {
+          candidates.push(resolveOne(fallback));
+        } catch {
+          continue;
+        }
+      }
+      return candidates;
+    },
+  };
+}
+
+function modelNotFound(model: string, reason: string): ConnectError {
+  return new ConnectError(`The model '${model}' ${reason} or you do not have access to it.`, Code.NotFound);
+}
+
+/** Every configured provider speaks the OpenAI wire format unless an adapter is registered for it by name. */
+function openAICompatible(providerType: string, providers: Readonly<Record<string, ProviderConfig>>): string {
+  return providers[providerType] || providerType === "openai-compatible" ? "openai-compatible" : providerType;
+}

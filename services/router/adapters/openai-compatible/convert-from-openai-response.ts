@@ -32,11 +32,12 @@ const typedMessageFields = new Set(["role", "content", "tool_calls"]);
  * The contract's response for an OpenAI `chat.completion` body. The shape is checked, not trusted:
  * anything that is not a completion (or an error sent with a 200) becomes Unavailable, so the router
  * may try another backend. Message fields without a typed home (refusal, annotations,
- * reasoning_content…) are kept in `message.extra`.
+ * reasoning_content…) are kept in `message.extra`. `apiKey`, when given, is blanked out of an error's
+ * message should the upstream echo it.
  */
-export function chatResponseFromOpenAI(json: unknown, backend: string, provider: string = backend): ChatResponse {
+export function chatResponseFromOpenAI(json: unknown, backend: string, provider: string = backend, apiKey?: string): ChatResponse {
   if (!isRecord(json)) throw malformed("the body is not a JSON object");
-  if (isUpstreamErrorEvent(json)) throw connectErrorFromUpstreamEvent(json, provider);
+  if (isUpstreamErrorEvent(json)) throw connectErrorFromUpstreamEvent(json, provider, apiKey);
   if (!Array.isArray(json.choices)) throw malformed("choices is not a list");
   const choices = json.choices.map((choice: unknown, position: number) => {
     if (!isRecord(choice) || !isRecord(choice.message)) throw malformed(`choices[${position}] has no message`);

@@ -1,7 +1,17 @@
 import http from "node:http";
 import https from "node:https";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ChatParams, ChatResponse, ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
+import { create } from "@bufbuild/protobuf";
+import {
+  ChatStreamResponseSchema,
+  FinishReason,
+  FinishSchema,
+  TextDeltaSchema,
+  ToolCallDeltaSchema,
+  type ChatParams,
+  type ChatResponse,
+  type ChatStreamResponse,
+} from "../../../../gen/iir/inference/v1/inference_pb.js";
 import { connectErrorFromNodeError } from "../../../common/errors.js";
 import type { ChatAdapter, ChatTarget } from "../adapter.js";
 import { chatResponseFromOpenAI } from "./convert-from-openai-response.js";
@@ -34,24 +44,35 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
   const send = (target: ChatTarget, params: ChatParams, stream: boolean, signal: AbortSignal) =>
     postJson(agents, target, JSON.stringify(chatParamsToOpenAIRequest(params, target.upstreamModel, stream)), signal, options.timeoutMs);
 
+  const readAnswer = async (response: http.IncomingMessage, target: ChatTarget, signal: AbortSignal): Promise<ChatResponse> => {
+    const text = await readBody(response, maximumAnswerBytes, target, signal, options.timeoutMs);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new ConnectError(`${target.provider} upstream returned malformed response: the body is not JSON`, Code.Unavailable);
+    }
+    return chatResponseFromOpenAI(json, target.backend, target.provider, target.apiKey);
+  };
+
   return {
     async chat(params, target, signal): Promise<ChatResponse> {
-      const response = await send(target, params, false, signal);
-      const text = await readBody(response, maximumAnswerBytes, target, signal, options.timeoutMs);
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        throw new ConnectError(`${target.provider} upstream returned malformed response: the body is not JSON`, Code.Unavailable);
-      }
-      return chatResponseFromOpenAI(json, target.backend, target.provider);
+      return readAnswer(await send(target, params, false, signal), target, signal);
     },
     async *chatStream(params, target, signal): AsyncIterable<ChatStreamResponse> {
       const response = await send(target, params, true, signal);
+      // Some servers ignore `stream: true` and answer (or fail) with one JSON body: replay it as parts.
+      if (response.headers["content-type"]?.startsWith("application/json")) {
+        yield* partsFromChatResponse(await readAnswer(response, target, signal));
+        return;
+      }
       const parser = createSseParser();
       const state = createOpenAIStreamState(target);
+      // Not destroyed on an early return: after `[DONE]` the rest of the body (often just the chunked
+      // terminator, in a later packet) is drained, so the connection goes back to the pool.
+      const chunks = withIdleTimeout(response, options.timeoutMs, target).iterator({ destroyOnReturn: false });
       try {
-        for await (const chunk of withIdleTimeout(response, options.timeoutMs, target)) {
+        for await (const chunk of chunks) {
           for (const event of parser.feed(chunk as Buffer)) yield* state.partsFromEventData(event.data);
           if (parser.done) return;
         }
@@ -59,14 +80,38 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
       } catch (error) {
         throw failure(error, target, signal);
       } finally {
-        // Leaving early (client gone, error) must not leave the upstream generating for nobody.
-        if (!response.complete) response.destroy();
+        // A finished answer drains (the idle timeout still ends an upstream that never closes the body);
+        // leaving early (client gone, error) must not leave the upstream generating for nobody.
+        if (!response.complete) {
+          if (parser.done) response.resume();
+          else response.destroy();
+        }
       }
       if (!parser.done && !state.finished) {
         throw new ConnectError(`${target.provider} upstream closed the stream before it finished`, Code.Unavailable);
       }
     },
   };
+}
+
+/** A whole answer as the stream parts it would have been. */
+function partsFromChatResponse(answer: ChatResponse): ChatStreamResponse[] {
+  const parts: ChatStreamResponse[] = [];
+  const part = (event: ChatStreamResponse["event"], choiceIndex: number): ChatStreamResponse =>
+    create(ChatStreamResponseSchema, { event, choiceIndex, backend: answer.backend, model: answer.model });
+  for (const choice of answer.choices) {
+    const content = choice.message?.content;
+    const text = content?.case === "text" ? content.value : "";
+    if (text !== "") parts.push(part({ case: "text", value: create(TextDeltaSchema, { text }) }, choice.index));
+    for (const [index, call] of (choice.message?.toolCalls ?? []).entries()) {
+      const value = create(ToolCallDeltaSchema, { index, id: call.id, type: call.type, name: call.function?.name ?? "", arguments: call.function?.arguments ?? "" });
+      parts.push(part({ case: "toolCall", value }, choice.index));
+    }
+    const reason = choice.finishReason === FinishReason.UNSPECIFIED ? FinishReason.STOP : choice.finishReason;
+    parts.push(part({ case: "finish", value: create(FinishSchema, { reason }) }, choice.index));
+  }
+  if (answer.usage) parts.push(part({ case: "usage", value: answer.usage }, 0));
+  return parts;
 }
 
 interface Agents {
@@ -95,7 +140,11 @@ async function postJson(agents: Agents, target: ChatTarget, body: string, signal
   const status = response.statusCode ?? 0;
   if (status >= 200 && status < 300) return response;
   const text = await readBody(response, maximumErrorBodyBytes, target, signal, timeoutMs).catch(() => "");
-  throw connectErrorFromUpstreamResponse(status, text, target.provider, target.apiKey);
+  const error = connectErrorFromUpstreamResponse(status, text, target.provider, target.apiKey);
+  // The facade answers a 429 with the provider's own Retry-After, read from the error's metadata.
+  const retryAfter = response.headers["retry-after"];
+  if (retryAfter !== undefined && retryAfter !== "") error.metadata.set("retry-after", retryAfter);
+  throw error;
 }
 
 /** Reads a whole body as text; past `limit` bytes the rest is dropped (errors) or refused (answers). */
@@ -119,8 +168,8 @@ async function readBody(response: http.IncomingMessage, limit: number, target: C
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** The body's chunks; a silence longer than timeoutMs ends it with DeadlineExceeded. */
-function withIdleTimeout(response: http.IncomingMessage, timeoutMs: number, target: ChatTarget): AsyncIterable<unknown> {
+/** The body, whose silence longer than timeoutMs ends it with DeadlineExceeded. */
+function withIdleTimeout(response: http.IncomingMessage, timeoutMs: number, target: ChatTarget): http.IncomingMessage {
   response.setTimeout(timeoutMs, () =>
     response.destroy(new ConnectError(`${target.provider} upstream went silent for ${timeoutMs} ms`, Code.DeadlineExceeded)),
   );

@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type Config } from "../services/common/config.js";
-import { serveAll, serveFacade, serveRouter } from "./commands/serve.js";
+import { ModelFileError } from "../services/agent/model-file/validate-gguf.js";
+import { serveAgent, serveAll, serveFacade, serveRouter } from "./commands/serve.js";
 import { withRegistry } from "./commands/with-registry.js";
 
 const usage = `usage: iir <command> [options]
@@ -9,6 +10,7 @@ commands:
   all                      facade, router and local agent in one process (the default of npm start)
   router                   the router alone (gRPC, Connect and gRPC-Web on IIR_ROUTER_PORT)
   facade [--router URL]    the OpenAI REST facade alone, calling a router over h2c
+  agent [--router URL]     a local GGUF model (IIR_AGENT_MODEL) joining a router
   migrate                  run registry migrations
   models list|add|update|rm  manage registry models (iir models --help)
   seed FILE                load models from a YAML or JSON file
@@ -24,6 +26,10 @@ async function main(argv: string[]): Promise<void> {
     case "facade": {
       const { values } = parseArgs({ args, options: { router: { type: "string" } } });
       return serveFacade(readConfig(values.router ? { IIR_ROUTER_URL: values.router } : {}));
+    }
+    case "agent": {
+      const { values } = parseArgs({ args, options: { router: { type: "string" } } });
+      return serveAgent(readConfig(values.router ? { ROUTER_URL: values.router } : {}));
     }
     case "migrate":
     case "models":
@@ -55,7 +61,7 @@ main(process.argv.slice(2)).catch((error: unknown) => {
 
 /** One clear line for what went wrong at start-up; no stack traces for expected failures. */
 function describeStartupError(error: unknown): string {
-  if (error instanceof ConfigError) return error.message;
+  if (error instanceof ConfigError || error instanceof ModelFileError) return error.message;
   const code = (error as { code?: unknown } | undefined)?.code;
   if (code === "EADDRINUSE") {
     const port = (error as { port?: unknown }).port;

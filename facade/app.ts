@@ -27,6 +27,8 @@ export interface FacadeDeps {
   /** Whether the router answers its health check. */
   readonly checkReady: () => Promise<boolean>;
   readonly log: (entry: RequestLogEntry) => void;
+  /** Told about failures answered with a 5xx, which the client sees only as a generic message. */
+  readonly logError?: (requestId: string, error: unknown) => void;
 }
 
 /** Per-request facts the routes fill in for the request log. */
@@ -72,11 +74,13 @@ export function createFacadeApp(deps: FacadeDeps): express.Express {
     next(new OpenAIHttpError(404, `Invalid URL (${request.method} ${request.path})`, "invalid_request_error"));
   });
   app.use((error: unknown, _request: Request, response: Response, _next: NextFunction) => {
+    const answer = errorAnswerFromUnknown(error);
+    if (answer.status >= 500) deps.logError?.((response.locals.facts as RequestFacts | undefined)?.requestId ?? "", error);
     if (response.headersSent) {
       response.destroy();
       return;
     }
-    sendErrorAnswer(response, errorAnswerFromUnknown(error));
+    sendErrorAnswer(response, answer);
   });
   return app;
 }

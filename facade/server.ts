@@ -29,6 +29,8 @@ export async function startFacade(options: { config: Config; transport: Transpor
       }
     },
     log: (entry) => logger.info("request", { ...entry }),
+    logError: (requestId, error) =>
+      logger.error("request failed", { requestId, error: error instanceof Error ? error.message : String(error), code: (error as { code?: unknown }).code }),
   });
   const server = http.createServer({ keepAliveTimeout: 65_000 }, app);
   await new Promise<void>((resolve, reject) => {

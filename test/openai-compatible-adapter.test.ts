@@ -522,3 +522,19 @@ test("a streaming request answered with one JSON body (a server that ignores str
   t.is(error.rawMessage, "streaming is not supported for this model");
   t.is(findUpstreamError(error)?.param, "stream");
 });
+
+test("aborting after an answer finished (Connect fires the handler's signal then too) harms nothing, and the pooled connection is reused", async (t) => {
+  const { upstream, adapter, target } = await setUp(t);
+  for (let round = 0; round < 5; round++) {
+    const streamed = new AbortController();
+    await collect(adapter.chatStream(paramsWith(), target, streamed.signal));
+    streamed.abort();
+    const unary = new AbortController();
+    await adapter.chat(paramsWith(), target, unary.signal);
+    unary.abort();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const after = await adapter.chat(paramsWith(), target, new AbortController().signal);
+  t.is(after.choices[0]?.message?.content.case, "text");
+  t.true(upstream.connections <= 2, `${upstream.connections} connections for 11 requests`);
+});

@@ -1,11 +1,11 @@
 import fs from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
-import test, { type ExecutionContext } from "ava";
+import test from "ava";
 import OpenAI from "openai";
 import { startFakeUpstream, type FakeUpstream } from "./support/fake-openai-upstream.js";
-import { spawnIir, type IirProcess } from "./support/iir-process.js";
+import { spawnIir } from "./support/iir-process.js";
+import { freePort, stopOnTeardown, temporaryDirectory } from "./support/process-fixtures.js";
 
 // The `iir` command as a user runs it: separate processes, signals, start-up failures.
 
@@ -19,25 +19,8 @@ test.after.always(async () => {
   await upstream?.close();
 });
 
-function temporaryDirectory(t: ExecutionContext): string {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), "iir-process-"));
-  t.teardown(() => fs.rmSync(directory, { recursive: true, force: true }));
-  return directory;
-}
 
-function stopOnTeardown(t: ExecutionContext, process: IirProcess): IirProcess {
-  t.teardown(() => process.kill("SIGKILL"));
-  return process;
-}
 
-/** Asks the OS for a port that is free right now. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function baseEnv(directory: string): Record<string, string> {
   return {

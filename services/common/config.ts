@@ -26,8 +26,43 @@ export interface Config {
   readonly registryRefreshMs: number;
   readonly logLevel: LogLevel;
   readonly providers: Readonly<Record<string, ProviderConfig>>;
+  /** Heartbeat interval the router asks of agents, and agents use until told otherwise. */
+  readonly heartbeatIntervalMs: number;
+  /** Silence after which the router stops routing to an agent. */
+  readonly agentStaleAfterMs: number;
+  /** Shared secret agents present to register and beat; undefined: none required. */
+  readonly agentToken: string | undefined;
+  readonly agent: AgentConfig;
   /** Reads a secret named by the registry (a model's `api_key_env`), captured at start-up. */
   readonly secret: (variable: string) => string | undefined;
+}
+
+/** The local agent's settings (`iir agent`, and the agent inside `iir all`). */
+export interface AgentConfig {
+  /** Whether `iir all` starts a local agent. */
+  readonly enabled: boolean;
+  /** GGUF file to serve; undefined: the built-in tiny model. */
+  readonly modelPath: string | undefined;
+  /** The model id clients ask for; undefined: `local/<file name without extension>`. */
+  readonly modelId: string | undefined;
+  /** Where the built-in tiny model is written the first time it is needed. */
+  readonly tinyModelPath: string;
+  readonly threads: number;
+  /** false: CPU only; "auto": whatever GPU node-llama-cpp finds. */
+  readonly gpu: "auto" | false;
+  /** Sequences decoded together in one context. */
+  readonly parallel: number;
+  /** Requests waiting for a sequence beyond which the agent answers ResourceExhausted. */
+  readonly maxQueue: number;
+  /** Context tokens per sequence; 0: the model's training context, at most 4096. */
+  readonly contextSize: number;
+  readonly port: number;
+  /** The address the router should use; undefined: http://127.0.0.1:<port>. */
+  readonly advertiseUrl: string | undefined;
+  /** undefined: `<host name>-<port>`. */
+  readonly id: string | undefined;
+  /** The router the agent registers with. */
+  readonly routerUrl: string;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
@@ -78,10 +113,30 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     registryRefreshMs: read.integer("IIR_REGISTRY_REFRESH_MS", 1000, 10),
     logLevel: read.choice("LOG_LEVEL", "info", logLevels),
     providers: Object.freeze(providers),
+    heartbeatIntervalMs: read.seconds("HEARTBEAT_INTERVAL", 5),
+    agentStaleAfterMs: 0,
+    agentToken: read.string("IIR_AGENT_TOKEN", undefined),
+    agent: Object.freeze({
+      enabled: read.boolean("IIR_AGENT_ENABLED", true),
+      modelPath: read.string("IIR_AGENT_MODEL", undefined),
+      modelId: read.string("IIR_AGENT_MODEL_ID", undefined),
+      tinyModelPath: read.string("IIR_TINY_MODEL_PATH", "data/models/iir-tiny.gguf") ?? "data/models/iir-tiny.gguf",
+      threads: read.integer("IIR_AGENT_THREADS", defaultThreadCount(), 1, 256),
+      gpu: read.boolean("IIR_AGENT_GPU", true) ? ("auto" as const) : false,
+      parallel: read.integer("IIR_AGENT_PARALLEL", 4, 1, 64),
+      maxQueue: read.integer("IIR_AGENT_MAX_QUEUE", 64, 0, 100_000),
+      contextSize: read.integer("IIR_AGENT_CONTEXT_SIZE", 0, 0, 1_048_576),
+      port: read.port("IIR_AGENT_PORT", 50061),
+      advertiseUrl: read.url("IIR_AGENT_ADVERTISE_URL", undefined),
+      id: read.string("IIR_AGENT_ID", undefined),
+      routerUrl: read.url("ROUTER_URL", "http://127.0.0.1:50051") ?? "",
+    }),
     secret: (variable) => snapshot[variable] || undefined,
   };
+  const staleAfter = read.seconds("AGENT_STALE_AFTER", (config.heartbeatIntervalMs * 3) / 1000);
+  if (config.heartbeatIntervalMs < 10) problems.push(`HEARTBEAT_INTERVAL must be at least 0.01 seconds`);
   if (problems.length > 0) throw new ConfigError(problems);
-  return Object.freeze(config);
+  return Object.freeze({ ...config, agentStaleAfterMs: staleAfter });
 }
 
 /** Threads for a CPU-only engine: every core but one for the rest of the process, at least one. */
@@ -139,6 +194,14 @@ function createReader(environment: NodeJS.ProcessEnv, problems: string[]) {
         problems.push(`${name} must be an http(s) URL, got "${value}"`);
         return fallback;
       }
+    },
+    boolean: (name: string, fallback: boolean): boolean => {
+      const value = raw(name)?.toLowerCase();
+      if (value === undefined) return fallback;
+      if (["true", "1", "yes", "on"].includes(value)) return true;
+      if (["false", "0", "no", "off"].includes(value)) return false;
+      problems.push(`${name} must be true or false, got "${value}"`);
+      return fallback;
     },
     choice: <T extends string>(name: string, fallback: T, choices: readonly T[]): T => {
       const value = raw(name);

@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import { BeatAction, BeatResponseSchema, type HeartbeatService } from "../../gen/iir/heartbeat/v1/heartbeat_pb.js";
+import type { AgentDirectory } from "./agents/agent-directory.js";
 import { recordBeat } from "./registry/agents.repository.js";
 import type { Database } from "./registry/schema.js";
 
@@ -12,6 +13,10 @@ export interface HeartbeatServiceDeps {
   readonly heartbeatIntervalSeconds: number;
   /** Clock in milliseconds; tests inject their own. */
   readonly now?: () => number;
+  /** The router's live view of agents, refreshed by every beat. */
+  readonly agents?: AgentDirectory;
+  /** Throws when an agent call lacks the router's agent token. */
+  readonly checkAgentToken?: (headers: Headers) => void;
 }
 
 /**
@@ -22,9 +27,14 @@ export interface HeartbeatServiceDeps {
 export function createHeartbeatService(deps: HeartbeatServiceDeps): ServiceImpl<typeof HeartbeatService> {
   const now = deps.now ?? Date.now;
   return {
-    async beat(request) {
+    async beat(request, context) {
+      deps.checkAgentToken?.(context.requestHeader);
       if (request.agentId.trim() === "") throw new ConnectError("agent_id must not be empty", Code.InvalidArgument);
-      const known = await recordBeat(deps.db, request.agentId, request.load, now());
+      const at = now();
+      // An agent missing from the live view (removed after it went silent) registers again, so the
+      // router relearns its address and models from the agent itself.
+      const live = deps.agents === undefined || deps.agents.beat(request.agentId, request.load, at);
+      const known = live && (await recordBeat(deps.db, request.agentId, request.load, at));
       return create(BeatResponseSchema, {
         action: known ? BeatAction.OK : BeatAction.REGISTER,
         intervalSeconds: deps.heartbeatIntervalSeconds,

@@ -8,14 +8,17 @@ import {
 } from "../../gen/iir/inference/v1/inference_pb.js";
 import type { Model } from "../../gen/iir/registry/v1/registry_pb.js";
 import { isRetryableCode } from "../common/errors.js";
+import type { LiveAgent } from "./agents/agent-directory.js";
 import type { RouteCandidate, RouteResolver } from "./routing/resolve-route.js";
-import { validateChatParams } from "./validate-chat-params.js";
+import { validateChatParams } from "../common/validate-chat-params.js";
 
 /** What the router's InferenceService needs. */
 export interface InferenceServiceDeps {
   readonly resolver: RouteResolver;
   /** Models to list: the registry snapshot. */
   readonly listModels: () => readonly Model[];
+  /** Models served by agents that beat recently, with their agents. */
+  readonly liveAgentModels?: () => ReadonlyMap<string, readonly LiveAgent[]>;
 }
 
 /**
@@ -37,6 +40,7 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
       for (let index = 0; index < candidates.length; index++) {
         const candidate = candidates[index]!;
         let started = false;
+        const end = candidate.begin?.();
         try {
           for await (const part of candidate.adapter.chatStream(params, candidate.target, context.signal)) {
             started = true;
@@ -45,22 +49,30 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
           return;
         } catch (error) {
           if (started || !mayTryNext(error, index, candidates.length, context)) throw error;
+        } finally {
+          end?.();
         }
       }
     },
     async listModels() {
       const models = deps.listModels().filter((model) => model.enabled);
-      return create(ListModelsResponseSchema, {
-        models: models.map((model) =>
-          create(ModelInfoSchema, {
-            id: model.name,
-            ownedBy: model.provider,
-            created: model.createdAt / 1000n,
-            provider: model.provider,
-            contextLength: model.contextLength,
-          }),
-        ),
-      });
+      const listed = models.map((model) =>
+        create(ModelInfoSchema, {
+          id: model.name,
+          ownedBy: model.provider,
+          created: model.createdAt / 1000n,
+          provider: model.provider,
+          contextLength: model.contextLength,
+        }),
+      );
+      const names = new Set(models.map((model) => model.name));
+      for (const [id, agents] of deps.liveAgentModels?.() ?? []) {
+        if (names.has(id)) continue;
+        // The earliest time any live agent of the model was heard from stands in for its creation.
+        const seen = Math.min(...agents.map((agent) => agent.lastSeenAt));
+        listed.push(create(ModelInfoSchema, { id, ownedBy: "local", created: BigInt(Math.floor(seen / 1000)), provider: "local" }));
+      }
+      return create(ListModelsResponseSchema, { models: listed });
     },
   };
 }
@@ -70,9 +82,14 @@ async function answer(
   params: Parameters<RouteCandidate["adapter"]["chat"]>[0],
   context: HandlerContext,
 ): Promise<ChatResponse> {
-  const response = await candidate.adapter.chat(params, candidate.target, context.signal);
-  if (!response.backend) response.backend = candidate.target.backend;
-  return response;
+  const end = candidate.begin?.();
+  try {
+    const response = await candidate.adapter.chat(params, candidate.target, context.signal);
+    if (!response.backend) response.backend = candidate.target.backend;
+    return response;
+  } finally {
+    end?.();
+  }
 }
 
 async function attemptInOrder<T>(

@@ -12,6 +12,7 @@ import {
   type RegistryService,
 } from "../../gen/iir/registry/v1/registry_pb.js";
 import { deregisterAgent, isAgentStale, listAgents, registerAgent } from "./registry/agents.repository.js";
+import type { AgentDirectory } from "./agents/agent-directory.js";
 import type { ModelCatalog } from "./registry/model-catalog.js";
 import { deleteModel, getModel, listModels, upsertModel } from "./registry/models.repository.js";
 import type { Database } from "./registry/schema.js";
@@ -27,6 +28,10 @@ export interface RegistryServiceDeps {
   readonly staleAfterMs: number;
   /** Clock in milliseconds; tests inject their own. */
   readonly now?: () => number;
+  /** The router's live view of agents, told of every registration. */
+  readonly agents?: AgentDirectory;
+  /** Throws when an agent call lacks the router's agent token. */
+  readonly checkAgentToken?: (headers: Headers) => void;
 }
 
 /**
@@ -58,15 +63,19 @@ export function createRegistryService(deps: RegistryServiceDeps): ServiceImpl<ty
       await deps.catalog.refresh();
       return create(DeleteModelResponseSchema);
     },
-    async registerAgent(request) {
+    async registerAgent(request, context) {
+      deps.checkAgentToken?.(context.requestHeader);
       const id = requireNonEmpty(request.id, "id");
       requireHttpUrl(request.address, "address");
       const models = request.models.map((model, index) => requireNonEmpty(model, `models[${index}]`));
-      await registerAgent(deps.db, { id, address: request.address, models, hardware: request.hardware }, now());
+      const agent = await registerAgent(deps.db, { id, address: request.address, models, hardware: request.hardware }, now());
+      deps.agents?.upsert(agent);
       return create(RegisterAgentResponseSchema, { heartbeatIntervalSeconds: deps.heartbeatIntervalSeconds });
     },
-    async deregisterAgent(request) {
+    async deregisterAgent(request, context) {
+      deps.checkAgentToken?.(context.requestHeader);
       const id = requireNonEmpty(request.id, "id");
+      deps.agents?.remove(id);
       if (!(await deregisterAgent(deps.db, id))) throw new ConnectError(`agent "${id}" not found`, Code.NotFound);
       return create(DeregisterAgentResponseSchema);
     },

@@ -11,7 +11,10 @@ import type { Config } from "../common/config.js";
 import { listenConnect, type ConnectServer } from "../common/connect-server.js";
 import type { Logger } from "../common/logger.js";
 import type { ChatAdapter } from "./adapters/adapter.js";
+import { createAgentAdapter } from "./adapters/agent/agent-adapter.js";
 import { createOpenAICompatibleAdapter } from "./adapters/openai-compatible/openai-compatible-adapter.js";
+import { createAgentDirectory, type AgentDirectory } from "./agents/agent-directory.js";
+import { createAgentTokenCheck } from "./agent-token.js";
 import { createHealthService } from "./grpc-health.js";
 import { createReflectionServices } from "./grpc-reflection.js";
 import { createHeartbeatService } from "./heartbeat-service.js";
@@ -21,7 +24,7 @@ import { migrateToLatest } from "./registry/migrations/index.js";
 import { createModelCatalog, type ModelCatalog } from "./registry/model-catalog.js";
 import type { Database } from "./registry/schema.js";
 import { createRegistryService } from "./registry-service.js";
-import { createRouteResolver } from "./routing/resolve-route.js";
+import { agentProvider, createRouteResolver } from "./routing/resolve-route.js";
 
 /** The contract files this router serves, for server reflection. */
 export const routerFiles: readonly GenFile[] = [
@@ -37,25 +40,30 @@ export interface RouterDeps {
   readonly catalog: ModelCatalog;
   readonly adapters: ReadonlyMap<string, ChatAdapter>;
   readonly health: ReturnType<typeof createHealthService>;
+  readonly agents: AgentDirectory;
 }
 
 /** Registers every service of the router on a Connect router. */
 export function createRouterRoutes(deps: RouterDeps): (router: ConnectRouter) => void {
-  const heartbeatIntervalSeconds = 5;
+  const heartbeatIntervalSeconds = Math.max(0.01, deps.config.heartbeatIntervalMs / 1000);
+  const checkAgentToken = createAgentTokenCheck(deps.config.agentToken);
   const resolver = createRouteResolver({
     findModel: (name) => deps.catalog.get(name),
     providers: deps.config.providers,
     adapters: deps.adapters,
     secret: deps.config.secret,
+    agents: deps.agents,
   });
-  const inference = createInferenceService({ resolver, listModels: () => deps.catalog.list() });
+  const inference = createInferenceService({ resolver, listModels: () => deps.catalog.list(), liveAgentModels: () => deps.agents.liveModels() });
   const registry = createRegistryService({
     db: deps.db,
     catalog: deps.catalog,
-    heartbeatIntervalSeconds,
-    staleAfterMs: heartbeatIntervalSeconds * 3 * 1000,
+    heartbeatIntervalSeconds: Math.ceil(heartbeatIntervalSeconds),
+    staleAfterMs: deps.config.agentStaleAfterMs,
+    agents: deps.agents,
+    checkAgentToken,
   });
-  const heartbeat = createHeartbeatService({ db: deps.db, heartbeatIntervalSeconds });
+  const heartbeat = createHeartbeatService({ db: deps.db, heartbeatIntervalSeconds: Math.ceil(heartbeatIntervalSeconds), agents: deps.agents, checkAgentToken });
   const reflection = createReflectionServices([...routerFiles]);
   return (router) => {
     router.service(InferenceService, inference);
@@ -70,6 +78,7 @@ export function createRouterRoutes(deps: RouterDeps): (router: ConnectRouter) =>
 /** A started router: its routes (for an in-process facade), its port, and how to stop it. */
 export interface RunningRouter {
   readonly routes: (router: ConnectRouter) => void;
+  readonly agents: AgentDirectory;
   readonly port: number;
   close(graceMs: number): Promise<void>;
 }
@@ -85,13 +94,16 @@ export async function startRouter(config: Config, logger: Logger): Promise<Runni
     await catalog.refresh();
     const adapters = new Map<string, ChatAdapter>([
       ["openai-compatible", createOpenAICompatibleAdapter({ timeoutMs: config.upstreamTimeoutMs })],
+      [agentProvider, createAgentAdapter({ timeoutMs: config.upstreamTimeoutMs })],
     ]);
     const health = createHealthService();
-    const routes = createRouterRoutes({ config, db, catalog, adapters, health });
+    const agents = createAgentDirectory({ staleAfterMs: config.agentStaleAfterMs });
+    const routes = createRouterRoutes({ config, db, catalog, adapters, health, agents });
     server = await listenConnect({ routes, host: config.host, port: config.routerPort });
     const running = server;
     return {
       routes,
+      agents,
       port: running.port,
       async close(graceMs) {
         health.shutdown();

@@ -5,7 +5,7 @@ import { createRouterTransport } from "@connectrpc/connect";
 import { loadConfig, type Config } from "../../services/common/config.js";
 import { createLogger } from "../../services/common/logger.js";
 import { startFacade } from "../../facade/server.js";
-import { startRouter } from "../../services/router/server.js";
+import { startRouter, type RunningRouter } from "../../services/router/server.js";
 
 /** A whole all-in-one mesh on loopback ports chosen by the OS, as `iir all` runs it. */
 export interface TestMesh {
@@ -16,6 +16,7 @@ export interface TestMesh {
   readonly routerUrl: string;
   readonly routerPort: number;
   readonly dbPath: string;
+  readonly router: RunningRouter;
   close(): Promise<void>;
 }
 
@@ -30,6 +31,7 @@ export async function startMesh(env: Record<string, string> = {}): Promise<TestM
     SQLITE_DB_PATH: dbPath,
     LOG_LEVEL: "silent",
     IIR_REGISTRY_REFRESH_MS: "50",
+    HEARTBEAT_INTERVAL: "1",
     ...env,
   });
   const logger = createLogger({ level: config.logLevel, name: "test" });
@@ -41,6 +43,7 @@ export async function startMesh(env: Record<string, string> = {}): Promise<TestM
     routerUrl: `http://127.0.0.1:${router.port}`,
     routerPort: router.port,
     dbPath,
+    router,
     async close() {
       await facade.close(1000);
       await router.close(1000);

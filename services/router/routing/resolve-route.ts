@@ -2,11 +2,14 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Model } from "../../../gen/iir/registry/v1/registry_pb.js";
 import type { ProviderConfig } from "../../common/config.js";
 import type { ChatAdapter, ChatTarget } from "../adapters/adapter.js";
+import type { AgentDirectory } from "../agents/agent-directory.js";
 
 /** One place a request may go: the adapter that speaks to it and where it is. */
 export interface RouteCandidate {
   readonly adapter: ChatAdapter;
   readonly target: ChatTarget;
+  /** Counts the attempt as in flight for load-aware routing; call the result when it ends. */
+  readonly begin?: () => () => void;
 }
 
 /** What the resolver needs; everything is read at request time so registry changes apply at once. */
@@ -18,7 +21,12 @@ export interface RouteResolverDeps {
   readonly adapters: ReadonlyMap<string, ChatAdapter>;
   /** Reads the secret a registry entry names in `api_key_env`. */
   readonly secret: (variable: string) => string | undefined;
+  /** Agents that registered with this router; absent: no agent routing. */
+  readonly agents?: AgentDirectory;
 }
+
+/** Provider type of models served by IIR agents. */
+export const agentProvider = "local";
 
 /** Turns a requested model name into the ordered list of candidates to try. */
 export interface RouteResolver {
@@ -30,7 +38,35 @@ export interface RouteResolver {
  * otherwise `<provider>/<model>` naming for a configured provider; otherwise NotFound.
  */
 export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
-  const fromRegistry = (entry: Model): RouteCandidate => {
+  const fromAgents = (model: string): RouteCandidate[] | undefined => {
+    const directory = deps.agents;
+    if (directory === undefined) return undefined;
+    const live = directory.liveFor(model);
+    if (live.length === 0) {
+      if (!directory.knows(model) && !model.startsWith(`${agentProvider}/`)) return undefined;
+      if (!directory.knows(model)) throw modelNotFound(model, "does not exist");
+      throw new ConnectError(`no live agent serves '${model}': its agents stopped sending heartbeats`, Code.Unavailable);
+    }
+    const adapter = deps.adapters.get(agentProvider);
+    if (!adapter) throw new ConnectError(`no adapter for provider type '${agentProvider}'`, Code.Unimplemented);
+    return live.map((agent) => ({
+      adapter,
+      target: { backend: agent.id, provider: agentProvider, baseUrl: agent.address, apiKey: undefined, upstreamModel: model },
+      begin: () => directory.begin(agent.id),
+    }));
+  };
+
+  const fromRegistry = (entry: Model): RouteCandidate[] => {
+    if (entry.provider === agentProvider) {
+      const target = entry.upstreamModel || entry.name;
+      const agents = fromAgents(target);
+      if (agents === undefined) throw new ConnectError(`no agent serves '${target}'`, Code.Unavailable);
+      return agents;
+    }
+    return [fromRegistryProvider(entry)];
+  };
+
+  const fromRegistryProvider = (entry: Model): RouteCandidate => {
     const provider = deps.providers[entry.provider];
     const baseUrl = entry.baseUrl || provider?.baseUrl;
     if (!baseUrl) {
@@ -73,14 +109,16 @@ export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
     return { adapter, target };
   };
 
-  const resolveOne = (model: string): RouteCandidate => {
+  const resolveOne = (model: string): RouteCandidate[] => {
     const entry = deps.findModel(model);
     if (entry) {
       if (!entry.enabled) throw modelNotFound(model, "is disabled");
       return fromRegistry(entry);
     }
+    const agents = fromAgents(model);
+    if (agents) return agents;
     const named = fromProviderName(model);
-    if (named) return named;
+    if (named) return [named];
     throw modelNotFound(model, "does not exist");
   };
 
@@ -88,13 +126,13 @@ export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
     resolve(model) {
       const first = resolveOne(model);
       const entry = deps.findModel(model);
-      if (!entry || entry.fallbacks.length === 0) return [first];
-      const candidates = [first];
+      if (!entry || entry.fallbacks.length === 0) return first;
+      const candidates = [...first];
       for (const fallback of entry.fallbacks) {
         // A fallback that cannot be resolved now (disabled, unconfigured) is skipped, not fatal:
         // the primary may still answer.
         try {
-          candidates.push(resolveOne(fallback));
+          candidates.push(...resolveOne(fallback));
         } catch {
           continue;
         }

@@ -41,11 +41,12 @@ const maximumAnswerBytes = 64 * 1024 * 1024;
 export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOptions): ChatAdapter {
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 256, maxFreeSockets: 64, scheduling: "lifo" as const };
   const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
-  const send = (target: ChatTarget, params: ChatParams, stream: boolean, signal: AbortSignal) =>
+  const send = (target: ChatTarget, params: ChatParams, stream: boolean, signal: AbortSignal): Promise<UpstreamAnswer> =>
     postJson(agents, target, JSON.stringify(chatParamsToOpenAIRequest(params, target.upstreamModel, stream)), signal, options.timeoutMs);
 
-  const readAnswer = async (response: http.IncomingMessage, target: ChatTarget, signal: AbortSignal): Promise<ChatResponse> => {
+  const readAnswer = async ({ response, settle }: UpstreamAnswer, target: ChatTarget, signal: AbortSignal): Promise<ChatResponse> => {
     const text = await readBody(response, maximumAnswerBytes, target, signal, options.timeoutMs);
+    settle();
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -60,10 +61,11 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
       return readAnswer(await send(target, params, false, signal), target, signal);
     },
     async *chatStream(params, target, signal): AsyncIterable<ChatStreamResponse> {
-      const response = await send(target, params, true, signal);
+      const answer = await send(target, params, true, signal);
+      const response = answer.response;
       // Some servers ignore `stream: true` and answer (or fail) with one JSON body: replay it as parts.
       if (response.headers["content-type"]?.startsWith("application/json")) {
-        yield* partsFromChatResponse(await readAnswer(response, target, signal));
+        yield* partsFromChatResponse(await readAnswer(answer, target, signal));
         return;
       }
       const parser = createSseParser();
@@ -74,7 +76,10 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
       try {
         for await (const chunk of chunks) {
           for (const event of parser.feed(chunk as Buffer)) yield* state.partsFromEventData(event.data);
-          if (parser.done) return;
+          if (parser.done) {
+            answer.settle();
+            return;
+          }
         }
         for (const event of parser.end()) yield* state.partsFromEventData(event.data);
       } catch (error) {
@@ -120,7 +125,13 @@ interface Agents {
 }
 
 /** POSTs a JSON body to `<baseUrl>/chat/completions`; resolves with a 2xx response, else throws its error. */
-async function postJson(agents: Agents, target: ChatTarget, body: string, signal: AbortSignal, timeoutMs: number): Promise<http.IncomingMessage> {
+/** An upstream's 2xx answer; `settle()` says the answer was read in full, so a later abort leaves the connection alone. */
+interface UpstreamAnswer {
+  readonly response: http.IncomingMessage;
+  settle(): void;
+}
+
+async function postJson(agents: Agents, target: ChatTarget, body: string, signal: AbortSignal, timeoutMs: number): Promise<UpstreamAnswer> {
   const url = new URL(`${target.baseUrl}/chat/completions`);
   const secure = url.protocol === "https:";
   const headers: http.OutgoingHttpHeaders = {
@@ -129,16 +140,41 @@ async function postJson(agents: Agents, target: ChatTarget, body: string, signal
     accept: "application/json, text/event-stream",
   };
   if (target.apiKey !== undefined) headers.authorization = `Bearer ${target.apiKey}`;
+  let detachAbort = () => {};
   const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    const request = (secure ? https : http).request(url, { method: "POST", headers, agent: secure ? agents.https : agents.http, signal }, resolve);
+    if (signal.aborted) return reject(signal.reason);
+    const request = (secure ? https : http).request(url, { method: "POST", headers, agent: secure ? agents.https : agents.http });
+    // Abort is wired by hand rather than with the `signal` option, which stays attached after the
+    // answer and would then destroy a socket already back in the pool (the handler's signal also
+    // fires after a normal finish). Destroyed without an error: the reader maps it to Canceled.
+    let answer: http.IncomingMessage | undefined;
+    const onAbort = () => {
+      if (answer === undefined) request.destroy();
+      else if (!answer.complete) answer.destroy();
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    const detach = () => signal.removeEventListener("abort", onAbort);
+    detachAbort = detach;
+    request.once("response", (response) => {
+      answer = response;
+      response.once("end", detach);
+      response.once("close", detach);
+      // Readers see body errors through iteration; this one covers a body left draining after [DONE].
+      response.on("error", ignore);
+      resolve(response);
+    });
+    request.once("close", () => {
+      if (answer === undefined) detach();
+    });
     request.setTimeout(timeoutMs, () => request.destroy(new ConnectError(`${target.provider} upstream did not answer within ${timeoutMs} ms`, Code.DeadlineExceeded)));
-    request.once("error", reject);
+    // Kept for the request's whole life: a second error (a destroy after the first) must not go unheard.
+    request.on("error", reject);
     request.end(body);
   }).catch((error: unknown) => {
     throw failure(error, target, signal);
   });
   const status = response.statusCode ?? 0;
-  if (status >= 200 && status < 300) return response;
+  if (status >= 200 && status < 300) return { response, settle: detachAbort };
   const text = await readBody(response, maximumErrorBodyBytes, target, signal, timeoutMs).catch(() => "");
   const error = connectErrorFromUpstreamResponse(status, text, target.provider, target.apiKey);
   // The facade answers a 429 with the provider's own Retry-After, read from the error's metadata.
@@ -146,6 +182,8 @@ async function postJson(agents: Agents, target: ChatTarget, body: string, signal
   if (retryAfter !== undefined && retryAfter !== "") error.metadata.set("retry-after", retryAfter);
   throw error;
 }
+
+function ignore(): void {}
 
 /** Reads a whole body as text; past `limit` bytes the rest is dropped (errors) or refused (answers). */
 async function readBody(response: http.IncomingMessage, limit: number, target: ChatTarget, signal: AbortSignal, timeoutMs: number): Promise<string> {

@@ -1,0 +1,106 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { LlamaCompletion, resolveChatWrapper, type ChatWrapper, type LlamaContext, type LlamaModel } from "node-llama-cpp";
+import { FinishReason, type ChatParams } from "../../../gen/iir/inference/v1/inference_pb.js";
+import { upstreamConnectError } from "../../common/errors.js";
+import { chatHistoryFromMessages } from "./chat-history.js";
+import { createPushQueue } from "./push-queue.js";
+
+/** What a generation yields: text as it is decoded, then one finish with real token counts. */
+export type GenerationEvent =
+  | { readonly type: "text"; readonly text: string }
+  | { readonly type: "finish"; readonly reason: FinishReason; readonly promptTokens: number; readonly completionTokens: number };
+
+/** One request's generation on a sequence of a shared context. */
+export interface GenerationRequest {
+  readonly model: LlamaModel;
+  readonly context: LlamaContext;
+  readonly contextSize: number;
+  readonly params: ChatParams;
+  readonly signal: AbortSignal;
+  /** Told about every decoded token, for the throughput meter. */
+  readonly onTokens: (count: number) => void;
+}
+
+const wrappers = new WeakMap<LlamaModel, ChatWrapper>();
+
+/**
+ * Renders the messages with the model's own chat template, checks the prompt fits, and streams
+ * the completion. Leaving early (the caller went away) aborts decoding within a token and frees
+ * the sequence before this generator returns.
+ */
+export async function* runGeneration(request: GenerationRequest): AsyncGenerator<GenerationEvent> {
+  const { model, params } = request;
+  const wrapper = chatWrapperFor(model);
+  const state = wrapper.generateContextState({ chatHistory: chatHistoryFromMessages(params.messages) });
+  const prompt = state.contextText.tokenize(model.tokenizer);
+  if (prompt.length >= request.contextSize) throw contextLengthExceeded(request.contextSize, prompt.length);
+  const room = request.contextSize - prompt.length;
+  const asked = params.maxCompletionTokens ?? params.maxTokens;
+  const maxTokens = asked === undefined ? room : Math.min(asked, room);
+
+  const stop = new AbortController();
+  const onOuterAbort = () => stop.abort();
+  request.signal.addEventListener("abort", onOuterAbort, { once: true });
+  const sequence = request.context.getSequence();
+  const completion = new LlamaCompletion({ contextSequence: sequence });
+  const events = createPushQueue<GenerationEvent>();
+  let completionTokens = 0;
+  const generation = completion
+    .generateCompletionWithMeta(prompt, {
+      maxTokens,
+      temperature: params.temperature ?? 1,
+      ...(params.topP !== undefined ? { topP: params.topP } : {}),
+      ...(params.seed !== undefined ? { seed: Number(BigInt.asUintN(32, params.seed)) } : {}),
+      customStopTriggers: [...state.stopGenerationTriggers, ...params.stop.filter((text) => text !== "")],
+      disableContextShift: true,
+      signal: stop.signal,
+      stopOnAbortSignal: true,
+      onTextChunk: (text) => events.push({ type: "text", text }),
+      onToken: (tokens) => {
+        completionTokens += tokens.length;
+        request.onTokens(tokens.length);
+      },
+    })
+    .then(
+      (result) => {
+        if (result.metadata.stopReason === "abort") {
+          events.fail(new ConnectError("the request was canceled", Code.Canceled));
+          return;
+        }
+        const reason = result.metadata.stopReason === "maxTokens" ? FinishReason.LENGTH : FinishReason.STOP;
+        events.push({ type: "finish", reason, promptTokens: prompt.length, completionTokens });
+        events.end();
+      },
+      (error: unknown) => events.fail(new ConnectError(`generation failed: ${error instanceof Error ? error.message : String(error)}`, Code.Internal)),
+    );
+  try {
+    yield* events;
+  } finally {
+    stop.abort();
+    request.signal.removeEventListener("abort", onOuterAbort);
+    await generation;
+    completion.dispose();
+    await sequence.dispose();
+  }
+}
+
+function chatWrapperFor(model: LlamaModel): ChatWrapper {
+  let wrapper = wrappers.get(model);
+  if (wrapper === undefined) {
+    wrapper = resolveChatWrapper(model);
+    wrappers.set(model, wrapper);
+  }
+  return wrapper;
+}
+
+/** OpenAI's answer for a prompt that does not fit, so clients recognise it. */
+function contextLengthExceeded(contextSize: number, promptTokens: number): ConnectError {
+  return upstreamConnectError(Code.InvalidArgument, {
+    httpStatus: 400,
+    message: `This model's maximum context length is ${contextSize} tokens. However, your messages resulted in ${promptTokens} tokens. Please reduce the length of the messages.`,
+    type: "invalid_request_error",
+    param: "messages",
+    code: "context_length_exceeded",
+    provider: "local",
+  });
+}

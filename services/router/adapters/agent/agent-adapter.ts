@@ -1,0 +1,72 @@
+import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { InferenceService, type ChatParams, type ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
+import { findUpstreamError, upstreamConnectError } from "../../../common/errors.js";
+import type { ChatAdapter, ChatTarget } from "../adapter.js";
+
+/** Settings of the agent adapter. */
+export interface AgentAdapterOptions {
+  /** Longest a call may take; 0: no limit. */
+  readonly timeoutMs: number;
+  /** Builds the transport for an agent address; tests may inject their own. */
+  readonly createTransport?: (baseUrl: string) => Transport;
+}
+
+/**
+ * The adapter for IIR agents: a gRPC client of the agent's own InferenceService over h2c, one
+ * pooled HTTP/2 connection per agent address. Parts pass through with the agent id as backend;
+ * the agent's Connect codes (ResourceExhausted when its queue is full…) reach the caller as they are.
+ */
+export function createAgentAdapter(options: AgentAdapterOptions): ChatAdapter {
+  const clients = new Map<string, Client<typeof InferenceService>>();
+  const makeTransport = options.createTransport ?? ((baseUrl: string) => createGrpcTransport({ baseUrl }));
+  const clientFor = (baseUrl: string) => {
+    let client = clients.get(baseUrl);
+    if (client === undefined) {
+      client = createClient(InferenceService, makeTransport(baseUrl));
+      clients.set(baseUrl, client);
+    }
+    return client;
+  };
+  const callOptions = (signal: AbortSignal) => (options.timeoutMs > 0 ? { signal, timeoutMs: options.timeoutMs } : { signal });
+  const forAgent = (params: ChatParams, target: ChatTarget): ChatParams => ({ ...params, model: target.upstreamModel });
+
+  return {
+    async chat(params, target, signal) {
+      try {
+        const response = await clientFor(target.baseUrl).chat({ params: forAgent(params, target) }, callOptions(signal));
+        response.backend = target.backend;
+        return response;
+      } catch (error) {
+        throw agentFailure(error, target);
+      }
+    },
+    async *chatStream(params, target, signal): AsyncIterable<ChatStreamResponse> {
+      try {
+        for await (const part of clientFor(target.baseUrl).chatStream({ params: forAgent(params, target) }, callOptions(signal))) {
+          part.backend = target.backend;
+          yield part;
+        }
+      } catch (error) {
+        throw agentFailure(error, target);
+      }
+    },
+  };
+}
+
+/** The agent's own errors pass through; a broken connection (or a crash) names the agent that failed and may be retried elsewhere. */
+function agentFailure(error: unknown, target: ChatTarget): ConnectError {
+  const connectError = ConnectError.from(error);
+  // Only retry-after travels on: the rest of the received metadata are the agent's own response
+  // headers (content-type, grpc-status…), which would corrupt the router's answer.
+  const metadata = new Headers();
+  const retryAfter = connectError.metadata.get("retry-after");
+  if (retryAfter !== null) metadata.set("retry-after", retryAfter);
+  // Rebuilt rather than rethrown: details received over the wire must be re-encoded to travel on.
+  const upstream = findUpstreamError(connectError);
+  if (upstream !== undefined) return upstreamConnectError(connectError.code, upstream);
+  if (connectError.code === Code.Unavailable || connectError.code === Code.Internal || connectError.code === Code.Unknown) {
+    return new ConnectError(`agent ${target.backend} at ${target.baseUrl} failed: ${connectError.rawMessage}`, Code.Unavailable, metadata);
+  }
+  return new ConnectError(connectError.rawMessage, connectError.code, metadata);
+}

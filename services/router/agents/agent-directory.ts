@@ -1,0 +1,113 @@
+import type { AgentLoad } from "../../../gen/iir/heartbeat/v1/heartbeat_pb.js";
+import type { Agent } from "../../../gen/iir/registry/v1/registry_pb.js";
+
+/** One agent as the router routes to it. */
+export interface LiveAgent {
+  readonly id: string;
+  readonly address: string;
+  readonly models: readonly string[];
+  /** Milliseconds since the epoch of the latest registration or beat. */
+  readonly lastSeenAt: number;
+  /** Queue length and active sequences from the latest beat. */
+  readonly load: AgentLoad | undefined;
+  /** Requests this router has sent to the agent that have not finished yet. */
+  readonly inFlight: number;
+}
+
+/**
+ * The router's in-memory view of its agents, kept current by RegisterAgent, Beat and
+ * DeregisterAgent, and read on every request without touching the database.
+ */
+export interface AgentDirectory {
+  /** Adds or replaces an agent (registration, or a row loaded at start-up). */
+  upsert(agent: Agent): void;
+  /** Records a beat; returns false when the agent is not in the directory. */
+  beat(id: string, load: AgentLoad | undefined, now: number): boolean;
+  remove(id: string): void;
+  /** Agents serving `model` that beat recently, least loaded first. */
+  liveFor(model: string, now?: number): LiveAgent[];
+  /** Whether any agent, live or stale, has ever served `model` since start-up. */
+  knows(model: string): boolean;
+  /** Models served by live agents, each with the agents serving it. */
+  liveModels(now?: number): ReadonlyMap<string, readonly LiveAgent[]>;
+  /** Whether an agent is stale at `now`. */
+  isStale(id: string, now?: number): boolean;
+  /** Counts a request to an agent as in flight; call the returned function when it ends. */
+  begin(id: string): () => void;
+}
+
+interface Entry {
+  id: string;
+  address: string;
+  models: readonly string[];
+  lastSeenAt: number;
+  load: AgentLoad | undefined;
+  inFlight: number;
+}
+
+/** A directory where an agent silent for longer than `staleAfterMs` gets no traffic. */
+export function createAgentDirectory(options: { staleAfterMs: number; now?: () => number }): AgentDirectory {
+  const clock = options.now ?? Date.now;
+  const entries = new Map<string, Entry>();
+  const everServed = new Set<string>();
+  const live = (entry: Entry, now: number) => now - entry.lastSeenAt <= options.staleAfterMs;
+  const pressure = (entry: Entry) => (entry.load?.queueLength ?? 0) + entry.inFlight;
+  const snapshot = (entry: Entry): LiveAgent => ({ ...entry });
+
+  return {
+    upsert(agent) {
+      const fields = { address: agent.address, models: [...agent.models], lastSeenAt: Number(agent.lastSeenAt), load: agent.load };
+      const previous = entries.get(agent.id);
+      // Requests already sent keep counting when an agent registers again under the same id, and
+      // their end functions (from begin) still hold this entry, so it is updated in place.
+      if (previous !== undefined) Object.assign(previous, fields);
+      else entries.set(agent.id, { id: agent.id, ...fields, inFlight: 0 });
+      for (const model of agent.models) everServed.add(model);
+    },
+    beat(id, load, now) {
+      const entry = entries.get(id);
+      if (entry === undefined) return false;
+      entry.lastSeenAt = now;
+      entry.load = load;
+      return true;
+    },
+    remove(id) {
+      entries.delete(id);
+    },
+    liveFor(model, now = clock()) {
+      const found: Entry[] = [];
+      for (const entry of entries.values()) if (entry.models.includes(model) && live(entry, now)) found.push(entry);
+      // Least loaded first; ties go to the agent heard from most recently, then by id for stable order.
+      found.sort((a, b) => pressure(a) - pressure(b) || b.lastSeenAt - a.lastSeenAt || (a.id < b.id ? -1 : 1));
+      return found.map(snapshot);
+    },
+    knows: (model) => everServed.has(model),
+    liveModels(now = clock()) {
+      const models = new Map<string, LiveAgent[]>();
+      for (const entry of entries.values()) {
+        if (!live(entry, now)) continue;
+        for (const model of entry.models) {
+          const list = models.get(model) ?? [];
+          list.push(snapshot(entry));
+          models.set(model, list);
+        }
+      }
+      return models;
+    },
+    isStale(id, now = clock()) {
+      const entry = entries.get(id);
+      return entry === undefined || !live(entry, now);
+    },
+    begin(id) {
+      const entry = entries.get(id);
+      if (entry === undefined) return () => undefined;
+      entry.inFlight += 1;
+      let ended = false;
+      return () => {
+        if (ended) return;
+        ended = true;
+        entry.inFlight -= 1;
+      };
+    },
+  };
+}

@@ -36,11 +36,14 @@ export async function measureAgentThroughput(options: { tokens: number; runs: nu
   } finally {
     await engine.close();
   }
-  const iir = await startIirProcess({ IIR_TINY_MODEL_PATH: modelPath, IIR_AGENT_THREADS: String(threads) });
+  const iir = await startIirProcess({
+    // No response cache: every request at temperature 0 is the same, and hits would measure the cache, not the agent.
+    env: { IIR_TINY_MODEL_PATH: modelPath, IIR_AGENT_THREADS: String(threads), CACHE_TTL: "0" },
+  });
   const facade = new Map<number, number>();
   try {
     for (const streams of [1, 4]) {
-      facade.set(streams, await median(options.runs, () => timeStreams(streams, options.tokens, () => streamThroughFacade(iir.facadeUrl, options.tokens))));
+      facade.set(streams, await median(options.runs, () => timeStreams(streams, options.tokens, () => streamThroughFacade(iir.url, options.tokens))));
     }
   } finally {
     await iir.stop();

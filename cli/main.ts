@@ -14,6 +14,7 @@ commands:
   migrate                  run registry migrations
   models list|add|update|rm  manage registry models (iir models --help)
   seed FILE                load models from a YAML or JSON file
+  keys create|list|revoke  manage facade API keys (iir keys --help)
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -34,6 +35,7 @@ async function main(argv: string[]): Promise<void> {
     case "migrate":
     case "models":
     case "seed":
+    case "keys":
       return withRegistry(readConfig(), command, args);
     case undefined:
     case "help":
@@ -56,7 +58,8 @@ function readConfig(overrides: Record<string, string> = {}): Config {
 main(process.argv.slice(2)).catch((error: unknown) => {
   process.stderr.write(`iir: ${describeStartupError(error)}\n`);
   if (error instanceof UsageError) process.stderr.write(usage);
-  process.exit(error instanceof UsageError ? 2 : 1);
+  // Subcommands raise their own UsageError (cli/commands/models-usage.ts) carrying exitCode 2.
+  process.exit(error instanceof UsageError || (error as { exitCode?: unknown } | undefined)?.exitCode === 2 ? 2 : 1);
 });
 
 /** One clear line for what went wrong at start-up; no stack traces for expected failures. */

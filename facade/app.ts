@@ -3,21 +3,14 @@ import type { Client } from "@connectrpc/connect";
 import type { InferenceService } from "../gen/iir/inference/v1/inference_pb.js";
 import { errorAnswerFromUnknown, OpenAIHttpError, sendErrorAnswer } from "./errors.js";
 import { resolveRequestId } from "./request-id.js";
+import { requestLogEntry, type RequestLogEntry, type RequestOutcome } from "./request-log.js";
 import { createChatCompletionsHandler } from "./routes/chat-completions.js";
 import { createModelRoutes } from "./routes/models.js";
 import { sendJson } from "./send-json.js";
+import type { RequestObserver } from "./telemetry/request-observer.js";
+import type { TraceHeaders } from "../services/common/telemetry/tracing.js";
 
-/** One line about one finished request, for the request log. */
-export interface RequestLogEntry {
-  readonly requestId: string;
-  readonly method: string;
-  readonly path: string;
-  readonly status: number;
-  readonly durationMs: number;
-  readonly model?: string;
-  readonly backend?: string;
-  readonly stream?: boolean;
-}
+export type { RequestLogEntry } from "./request-log.js";
 
 /** What the facade is built from; tests inject their own. */
 export interface FacadeDeps {
@@ -29,14 +22,46 @@ export interface FacadeDeps {
   readonly log: (entry: RequestLogEntry) => void;
   /** Told about failures answered with a 5xx, which the client sees only as a generic message. */
   readonly logError?: (requestId: string, error: unknown) => void;
+  /** API-key check mounted on /v1 before the routes (facade/auth); absent: /v1 is open. */
+  readonly auth?: express.RequestHandler;
+  /** Per-key rate limits mounted on /v1 after `auth` (facade/rate-limit); absent: none. */
+  readonly rateLimiter?: express.RequestHandler;
+  /** Metrics and traces of each request; absent: none. */
+  readonly observer?: RequestObserver;
+  /** Answers `GET /metrics` (Prometheus text), outside authentication; absent: no such route. */
+  readonly handleMetrics?: express.RequestHandler;
+  /** Whether the request log holds the client's messages (LOG_PROMPTS). */
+  readonly logPrompts?: boolean;
 }
 
-/** Per-request facts the routes fill in for the request log. */
+/** Per-request facts the routes fill in, read by the request log, metrics and rate limits when the response closes. */
 export interface RequestFacts {
   requestId: string;
+  /** performance.now() when the request arrived. */
+  readonly startedAt: number;
   model?: string;
   backend?: string;
   stream?: boolean;
+  /** Milliseconds from arrival to the first streamed delta (or the whole answer when not streaming). */
+  firstTokenMs?: number;
+  promptTokens?: number;
+  completionTokens?: number;
+  /** What the router's response cache did: hit, miss or bypass. */
+  cache?: string;
+  /** The API key's name when the request was authenticated. */
+  keyName?: string;
+  /** OpenAI error type of a failed request. */
+  errorType?: string;
+  /** The model's metric label as the router gave it: a name it knows, or "other". */
+  modelLabel?: string;
+  /** Milliseconds the router spent waiting on backends, as it reported. */
+  backendMs?: number;
+  /** The request span's trace context, for the router call (tracing on only). */
+  traceHeaders?: TraceHeaders;
+  /** The request's trace id, for the request log (tracing on only). */
+  traceId?: string;
+  /** The client's messages, kept only when LOG_PROMPTS is on. */
+  messages?: unknown;
 }
 
 /** The OpenAI REST facade as an express app. */
@@ -47,18 +72,20 @@ export function createFacadeApp(deps: FacadeDeps): express.Express {
   app.set("query parser", false);
   app.use((request: Request, response: Response, next: NextFunction) => {
     const started = performance.now();
-    const facts: RequestFacts = { requestId: resolveRequestId(request.headers["x-request-id"]) };
+    const facts: RequestFacts = { requestId: resolveRequestId(request.headers["x-request-id"]), startedAt: started };
     response.locals.facts = facts;
     response.setHeader("x-request-id", facts.requestId);
-    response.once("close", () =>
-      deps.log({
-        ...facts,
+    const observed = deps.observer?.begin(request, facts);
+    response.once("close", () => {
+      const outcome: RequestOutcome = {
         method: request.method,
         path: request.path,
         status: response.writableFinished ? response.statusCode : 499,
-        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-      }),
-    );
+        durationMs: performance.now() - started,
+      };
+      observed?.(outcome);
+      deps.log(requestLogEntry(facts, outcome));
+    });
     next();
   });
   app.get("/health", (_request, response) => sendJson(response, 200, { status: "ok" }));
@@ -66,6 +93,9 @@ export function createFacadeApp(deps: FacadeDeps): express.Express {
     const ready = await deps.checkReady();
     sendJson(response, ready ? 200 : 503, { status: ready ? "ready" : "router unavailable" });
   });
+  if (deps.handleMetrics !== undefined) app.get("/metrics", deps.handleMetrics);
+  if (deps.auth !== undefined) app.use("/v1", deps.auth);
+  if (deps.rateLimiter !== undefined) app.use("/v1", deps.rateLimiter);
   app.post("/v1/chat/completions", createChatCompletionsHandler(deps));
   const models = createModelRoutes(deps.inference);
   app.get("/v1/models", models.list);
@@ -75,7 +105,9 @@ export function createFacadeApp(deps: FacadeDeps): express.Express {
   });
   app.use((error: unknown, _request: Request, response: Response, _next: NextFunction) => {
     const answer = errorAnswerFromUnknown(error);
-    if (answer.status >= 500) deps.logError?.((response.locals.facts as RequestFacts | undefined)?.requestId ?? "", error);
+    const facts = response.locals.facts as RequestFacts | undefined;
+    if (facts !== undefined) facts.errorType = answer.body.error.type;
+    if (answer.status >= 500) deps.logError?.(facts?.requestId ?? "", error);
     if (response.headersSent) {
       response.destroy();
       return;

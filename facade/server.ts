@@ -5,7 +5,11 @@ import { HealthCheckResponse_ServingStatus, Health } from "../gen/grpc/health/v1
 import { InferenceService } from "../gen/iir/inference/v1/inference_pb.js";
 import type { Config } from "../services/common/config.js";
 import type { Logger } from "../services/common/logger.js";
+import { createTelemetry, type Telemetry } from "../services/common/telemetry/telemetry.js";
+import { createAccessGuards } from "./access-guards.js";
 import { createFacadeApp } from "./app.js";
+import { createFacadeMetrics } from "./telemetry/facade-metrics.js";
+import { createRequestObserver } from "./telemetry/request-observer.js";
 
 /** A listening facade and how to stop it. */
 export interface RunningFacade {
@@ -13,13 +17,26 @@ export interface RunningFacade {
   close(graceMs: number): Promise<void>;
 }
 
-/** Serves the OpenAI REST facade on `config.facadePort`, calling the router through `transport`. */
-export async function startFacade(options: { config: Config; transport: Transport; logger: Logger }): Promise<RunningFacade> {
+/**
+ * Serves the OpenAI REST facade on `config.facadePort`, calling the router through `transport`.
+ * Metrics and traces go to the process's `telemetry`; without one the facade builds and closes its own.
+ */
+export async function startFacade(options: { config: Config; transport: Transport; logger: Logger; telemetry?: Telemetry }): Promise<RunningFacade> {
   const { config, transport, logger } = options;
+  const telemetry = options.telemetry ?? (await createTelemetry({ serviceName: "iir-facade", otlpEndpoint: config.otlpEndpoint }));
   const health = createClient(Health, transport);
+  const guards = await createAccessGuards({ config, logger });
+  if (guards.isOpen()) {
+    logger.warn("the facade is open to anyone: no API keys exist and IIR_REQUIRE_AUTH is not set; create one with `iir keys create --name NAME`");
+  }
   const app = createFacadeApp({
+    auth: guards.auth,
+    rateLimiter: guards.rateLimiter,
     inference: createClient(InferenceService, transport),
     maxBodyBytes: config.maxBodyBytes,
+    observer: createRequestObserver({ metrics: createFacadeMetrics(telemetry.metrics.meter("iir.facade")), tracing: telemetry.tracing }),
+    handleMetrics: (request, response) => telemetry.metrics.handleScrape(request, response),
+    logPrompts: config.logPrompts,
     checkReady: async () => {
       try {
         const answer = await health.check({ service: "" }, { timeoutMs: 2000 });
@@ -42,7 +59,11 @@ export async function startFacade(options: { config: Config; transport: Transpor
   });
   return {
     port: (server.address() as net.AddressInfo).port,
-    close: (graceMs) => closeHttpServer(server, graceMs),
+    close: async (graceMs) => {
+      await closeHttpServer(server, graceMs);
+      await guards.close();
+      if (options.telemetry === undefined) await telemetry.shutdown();
+    },
   };
 }
 

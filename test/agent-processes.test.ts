@@ -73,6 +73,7 @@ test("agents join by themselves; one killed mid-stream gives an error event, goe
       IIR_FACADE_PORT: String(facadePort),
       IIR_ROUTER_PORT: String(routerPort),
       IIR_AGENT_ENABLED: "false",
+      CACHE_TTL: "0",
       HEARTBEAT_INTERVAL: "1",
       AGENT_STALE_AFTER: "2",
     }),

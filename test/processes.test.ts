@@ -28,6 +28,7 @@ function baseEnv(directory: string): Record<string, string> {
     SQLITE_DB_PATH: path.join(directory, "iir.db"),
     OPENAI_BASE_URL: upstream.baseUrl,
     EXTERNAL_OPENAI_KEY: "sk-test",
+    CACHE_TTL: "0",
   };
 }
 
@@ -39,7 +40,12 @@ test("iir router and iir facade --router run as two processes over h2c", async (
   const facadePort = await freePort();
   const facade = stopOnTeardown(
     t,
-    spawnIir(["facade", "--router", `http://127.0.0.1:${routerPort}`], { IIR_HOST: "127.0.0.1", IIR_FACADE_PORT: String(facadePort) }),
+    spawnIir(["facade", "--router", `http://127.0.0.1:${routerPort}`], {
+      IIR_HOST: "127.0.0.1",
+      IIR_FACADE_PORT: String(facadePort),
+      // The facade reads API keys from the router's registry file.
+      SQLITE_DB_PATH: path.join(directory, "iir.db"),
+    }),
   );
   await facade.waitForLog("facade started");
   const client = new OpenAI({ baseURL: `http://127.0.0.1:${facadePort}/v1`, apiKey: "unused", maxRetries: 0 });

@@ -19,7 +19,7 @@ test("migrations create the tables on a fresh file and do nothing on a second ru
   t.deepEqual(await migrateToLatest(db), Object.keys(registryMigrations));
   t.deepEqual(await migrateToLatest(db), []);
   const tables = await db.introspection.getTables();
-  t.deepEqual(tables.map((table) => table.name).sort(), ["agents", "models"]);
+  t.deepEqual(tables.map((table) => table.name).sort(), ["agents", "api_keys", "models"]);
   const journal = await sql<{ journal_mode: string }>`PRAGMA journal_mode`.execute(db);
   t.is(journal.rows[0]?.journal_mode, "wal");
 });

@@ -1,7 +1,8 @@
-import { createRouterTransport } from "@connectrpc/connect";
+import { createInProcessTransport } from "../../services/common/in-process-transport.js";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { Config } from "../../services/common/config.js";
-import { createLogger, type Logger } from "../../services/common/logger.js";
+import { openServiceLogger, type Logger } from "../../services/common/logger.js";
+import { createTelemetry, type Telemetry } from "../../services/common/telemetry/telemetry.js";
 import { startFacade } from "../../facade/server.js";
 import { startAgent } from "../../services/agent/server.js";
 import { startRouter } from "../../services/router/server.js";
@@ -16,53 +17,82 @@ interface Stoppable {
  * local agent that joins the router like any other agent would.
  */
 export async function serveAll(config: Config): Promise<void> {
-  const logger = createLogger({ level: config.logLevel, name: "iir" });
-  const router = await startRouter(config, logger);
+  const { logger, telemetry, closeProcess } = await openProcess(config, "iir");
   // Stopped in this order: stop taking requests, then let the agent finish, then the router.
-  const stoppables: Stoppable[] = [router];
+  const stoppables: Stoppable[] = [];
   try {
+    const router = await startRouter(config, logger, telemetry);
+    stoppables.unshift(router);
     if (config.agent.enabled) {
-      const agent = await startAgent(config, logger, `http://127.0.0.1:${router.port}`);
+      const agent = await startAgent(config, logger, `http://127.0.0.1:${router.port}`, telemetry);
       stoppables.unshift(agent);
       await agent.membership.registered;
     }
-    const facade = await startFacade({ config, transport: createRouterTransport(router.routes), logger });
+    const facade = await startFacade({ config, transport: createInProcessTransport(router.routes), logger, telemetry });
     stoppables.unshift(facade);
     logger.info("iir started", { facade: `http://${config.host}:${facade.port}`, router: `${config.host}:${router.port}`, registry: config.sqliteDbPath });
   } catch (error) {
     for (const stoppable of stoppables) await stoppable.close(0);
+    await closeProcess();
     throw error;
   }
-  stopOnSignal(stoppables, config.shutdownGraceMs, logger);
+  stopOnSignal(stoppables, config.shutdownGraceMs, logger, closeProcess);
 }
 
 /** `iir agent`: a local model joining a router, on this machine or another. */
 export async function serveAgent(config: Config): Promise<void> {
-  const logger = createLogger({ level: config.logLevel, name: "agent" });
-  const agent = await startAgent(config, logger);
+  const { logger, telemetry, closeProcess } = await openProcess(config, "agent");
+  const agent = await startAgent(config, logger, config.agent.routerUrl, telemetry).catch(async (error: unknown) => {
+    await closeProcess();
+    throw error;
+  });
   logger.info("agent started", { agent: agent.id, model: agent.modelId, address: agent.address, router: config.agent.routerUrl });
-  stopOnSignal([agent], config.shutdownGraceMs, logger);
+  stopOnSignal([agent], config.shutdownGraceMs, logger, closeProcess);
 }
 
 /** `iir router`: the router alone, for split and scaled deployments. */
 export async function serveRouter(config: Config): Promise<void> {
-  const logger = createLogger({ level: config.logLevel, name: "router" });
-  const router = await startRouter(config, logger);
-  logger.info("router started", { router: `${config.host}:${router.port}`, registry: config.sqliteDbPath });
-  stopOnSignal([router], config.shutdownGraceMs, logger);
+  const { logger, telemetry, closeProcess } = await openProcess(config, "router");
+  const router = await startRouter(config, logger, telemetry).catch(async (error: unknown) => {
+    await closeProcess();
+    throw error;
+  });
+  const metrics = router.metricsPort === undefined ? undefined : `http://${config.host}:${router.metricsPort}/metrics`;
+  logger.info("router started", { router: `${config.host}:${router.port}`, registry: config.sqliteDbPath, metrics });
+  stopOnSignal([router], config.shutdownGraceMs, logger, closeProcess);
 }
 
 /** `iir facade`: the facade alone, calling a router over h2c gRPC. */
 export async function serveFacade(config: Config): Promise<void> {
-  const logger = createLogger({ level: config.logLevel, name: "facade" });
+  const { logger, telemetry, closeProcess } = await openProcess(config, "facade");
   const transport = createGrpcTransport({ baseUrl: config.routerUrl });
-  const facade = await startFacade({ config, transport, logger });
+  const facade = await startFacade({ config, transport, logger, telemetry }).catch(async (error: unknown) => {
+    await closeProcess();
+    throw error;
+  });
   logger.info("facade started", { facade: `http://${config.host}:${facade.port}`, router: config.routerUrl });
-  stopOnSignal([facade], config.shutdownGraceMs, logger);
+  stopOnSignal([facade], config.shutdownGraceMs, logger, closeProcess);
+}
+
+/**
+ * A process's logger (stdout, and LOG_FILE) and its one MeterProvider and tracer provider, shared by
+ * every service it runs; `closeProcess` exports what is left and flushes the log file, last.
+ */
+async function openProcess(config: Config, name: string): Promise<{ logger: Logger; telemetry: Telemetry; closeProcess: () => Promise<void> }> {
+  const log = openServiceLogger(config, name);
+  const telemetry = await createTelemetry({ serviceName: name === "iir" ? "iir" : `iir-${name}`, otlpEndpoint: config.otlpEndpoint });
+  return {
+    logger: log.logger,
+    telemetry,
+    async closeProcess() {
+      await telemetry.shutdown();
+      await log.close();
+    },
+  };
 }
 
 /** SIGTERM/SIGINT: stop accepting, finish in-flight work within the grace period, exit 0. */
-function stopOnSignal(stoppables: readonly Stoppable[], graceMs: number, logger: Logger): void {
+function stopOnSignal(stoppables: readonly Stoppable[], graceMs: number, logger: Logger, closeProcess: () => Promise<void>): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -72,6 +102,7 @@ function stopOnSignal(stoppables: readonly Stoppable[], graceMs: number, logger:
     timer.unref();
     for (const stoppable of stoppables) await stoppable.close(graceMs);
     logger.info("stopped");
+    await closeProcess();
     process.exit(0);
   };
   process.once("SIGTERM", () => void stop("SIGTERM"));

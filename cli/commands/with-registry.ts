@@ -1,12 +1,13 @@
 import type { Config } from "../../services/common/config.js";
 import { openDatabase } from "../../services/router/registry/database.js";
 import { migrateToLatest } from "../../services/router/registry/migrations/index.js";
+import { runKeysCommand } from "./keys.js";
 import { runMigrateCommand, runModelsCommand, runSeedCommand } from "./models.js";
 
 const output = { log: (line: string) => process.stdout.write(`${line}\n`) };
 
 /** Runs a registry admin command against the database the router uses; a running router sees the change within IIR_REGISTRY_REFRESH_MS. */
-export async function withRegistry(config: Config, command: "migrate" | "models" | "seed", args: string[]): Promise<void> {
+export async function withRegistry(config: Config, command: "migrate" | "models" | "seed" | "keys", args: string[]): Promise<void> {
   const db = openDatabase(config.sqliteDbPath);
   try {
     if (command === "migrate") {
@@ -14,7 +15,8 @@ export async function withRegistry(config: Config, command: "migrate" | "models"
       return;
     }
     await migrateToLatest(db);
-    if (command === "models") await runModelsCommand(args, db, output);
+    if (command === "keys") await runKeysCommand(args, db, output);
+    else if (command === "models") await runModelsCommand(args, db, output);
     else await runSeedCommand(args, db, output);
   } finally {
     await db.destroy();

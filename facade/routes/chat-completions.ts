@@ -3,12 +3,16 @@ import type { NextFunction, Request, Response } from "express";
 import type { FacadeDeps, RequestFacts } from "../app.js";
 import { errorAnswerFromUnknown } from "../errors.js";
 import { readJsonBody } from "../read-json-body.js";
+import { readRouterErrorMetadata, readRouterMetadata } from "../router-metadata.js";
 import { createCompletionId, isHeaderSafe } from "../request-id.js";
 import { sendJson } from "../send-json.js";
 import { createSseWriter } from "../sse-writer.js";
 import { chatParamsFromOpenAIRequest, type ConvertedChatRequest } from "../translate/convert-from-openai-request.js";
 import { chatCompletionFromResponse } from "../translate/convert-to-openai-response.js";
 import { abortOnClose } from "./models.js";
+
+/** Response header the router sets to say what its cache did (hit, miss, bypass). */
+export const cacheHeader = "iir-cache";
 
 /**
  * `POST /v1/chat/completions`: OpenAI JSON → ChatParams → the router's Chat or ChatStream → OpenAI
@@ -19,7 +23,9 @@ export function createChatCompletionsHandler(deps: FacadeDeps) {
     const facts = response.locals.facts as RequestFacts;
     let converted: ConvertedChatRequest;
     try {
-      converted = chatParamsFromOpenAIRequest(await readJsonBody(request, deps.maxBodyBytes));
+      const body = await readJsonBody(request, deps.maxBodyBytes);
+      if (deps.logPrompts === true) facts.messages = (body as { messages?: unknown } | null)?.messages;
+      converted = chatParamsFromOpenAIRequest(body);
     } catch (error) {
       next(error);
       return;
@@ -27,15 +33,35 @@ export function createChatCompletionsHandler(deps: FacadeDeps) {
     facts.model = converted.params.model;
     facts.stream = converted.stream;
     const signal = abortOnClose(response);
-    const callOptions = { signal, headers: { "x-request-id": facts.requestId } };
+    const headers: Record<string, string> = { ...facts.traceHeaders, "x-request-id": facts.requestId };
+    // The client's cache directives (no-cache, no-store) reach the router's response cache.
+    const cacheControl = request.headers["cache-control"];
+    if (cacheControl !== undefined) headers["cache-control"] = cacheControl;
+    const callOptions = {
+      signal,
+      headers,
+      onHeader: (received: Headers) => {
+        readRouterMetadata(facts, received);
+        const cache = received.get(cacheHeader);
+        if (cache !== null) {
+          facts.cache = cache;
+          response.setHeader("x-iir-cache", cache);
+        }
+      },
+      onTrailer: (received: Headers) => readRouterMetadata(facts, received),
+    };
     const identity = { id: createCompletionId(), created: Math.floor(Date.now() / 1000), requestedModel: converted.params.model };
     if (!converted.stream) {
       try {
         const answer = await deps.inference.chat({ params: converted.params }, callOptions);
         facts.backend = answer.backend;
+        facts.firstTokenMs = performance.now() - facts.startedAt;
+        facts.promptTokens = answer.usage?.promptTokens;
+        facts.completionTokens = answer.usage?.completionTokens;
         if (answer.backend !== "" && isHeaderSafe(answer.backend)) response.setHeader("x-iir-backend", answer.backend);
         sendJson(response, 200, chatCompletionFromResponse(answer, identity));
       } catch (error) {
+        readRouterErrorMetadata(facts, error);
         if (!signal.aborted) next(error);
       }
       return;
@@ -44,12 +70,20 @@ export function createChatCompletionsHandler(deps: FacadeDeps) {
     try {
       for await (const part of deps.inference.chatStream({ params: converted.params }, callOptions)) {
         if (!writer.started) facts.backend = part.backend;
+        if (facts.firstTokenMs === undefined && (part.event.case === "text" || part.event.case === "toolCall")) {
+          facts.firstTokenMs = performance.now() - facts.startedAt;
+        }
+        if (part.event.case === "usage") {
+          facts.promptTokens = part.event.value.promptTokens;
+          facts.completionTokens = part.event.value.completionTokens;
+        }
         const wait = writer.write(part);
         if (wait !== undefined) await wait;
         if (signal.aborted) return;
       }
       writer.finish();
     } catch (error) {
+      readRouterErrorMetadata(facts, error);
       if (signal.aborted) return;
       if (!writer.started) {
         next(error);

@@ -7,6 +7,8 @@ import { InferenceService } from "../../gen/iir/inference/v1/inference_pb.js";
 import type { Config } from "../common/config.js";
 import { listenConnect, type ConnectServer } from "../common/connect-server.js";
 import type { Logger } from "../common/logger.js";
+import type { Telemetry } from "../common/telemetry/telemetry.js";
+import { traceInferenceService } from "../common/telemetry/traced-inference-service.js";
 import { createHealthService } from "../router/grpc-health.js";
 import { describeHost, loadLlamaEngine, type LlamaEngine } from "./engine/llama-engine.js";
 import { createAgentInferenceService } from "./inference-service.js";
@@ -32,9 +34,10 @@ export function defaultModelId(modelPath: string): string {
 
 /**
  * Loads the model (the built-in tiny one unless IIR_AGENT_MODEL names a file), serves
- * InferenceService on IIR_AGENT_PORT, and joins the mesh at `routerUrl`.
+ * InferenceService on IIR_AGENT_PORT, and joins the mesh at `routerUrl`. With the process's
+ * `telemetry` tracing, each generation is a span continuing the trace the router's call carried.
  */
-export async function startAgent(config: Config, logger: Logger, routerUrl = config.agent.routerUrl): Promise<RunningAgent> {
+export async function startAgent(config: Config, logger: Logger, routerUrl = config.agent.routerUrl, telemetry?: Telemetry): Promise<RunningAgent> {
   const settings = config.agent;
   const modelPath = settings.modelPath ?? (await ensureTinyModel(settings.tinyModelPath));
   const modelId = settings.modelId ?? defaultModelId(modelPath);
@@ -55,7 +58,9 @@ export async function startAgent(config: Config, logger: Logger, routerUrl = con
     // The id is known only once the port is: it defaults to host name and port.
     let agentId = settings.id ?? "";
     const routes = (router: ConnectRouter) => {
-      router.service(InferenceService, createAgentInferenceService({ engine, modelId, get agentId() { return agentId; } }));
+      const inference = createAgentInferenceService({ engine, modelId, get agentId() { return agentId; } });
+      const tracing = telemetry?.tracing;
+      router.service(InferenceService, tracing === undefined ? inference : traceInferenceService(inference, tracing, { scope: "iir.agent", provider: "local" }));
       router.service(Health, health.service);
     };
     server = await listenConnect({ routes, host: config.host, port: settings.port });

@@ -25,6 +25,14 @@ export interface Config {
   readonly upstreamTimeoutMs: number;
   readonly registryRefreshMs: number;
   readonly logLevel: LogLevel;
+  /** Request log lines include the client's messages (LOG_PROMPTS); off by default. */
+  readonly logPrompts: boolean;
+  /** Log lines also go to this file, one file per UTC day: `logs/iir.log` → `logs/iir-2026-11-23.log`. */
+  readonly logFile: string | undefined;
+  /** OTLP/HTTP base URL traces are exported to (OTEL_EXPORTER_OTLP_ENDPOINT); undefined: no tracing at all. */
+  readonly otlpEndpoint: string | undefined;
+  /** Port the router serves `/metrics` on (IIR_ROUTER_METRICS_PORT); undefined: off. */
+  readonly routerMetricsPort: number | undefined;
   readonly providers: Readonly<Record<string, ProviderConfig>>;
   /** Heartbeat interval the router asks of agents, and agents use until told otherwise. */
   readonly heartbeatIntervalMs: number;
@@ -33,6 +41,24 @@ export interface Config {
   /** Shared secret agents present to register and beat; undefined: none required. */
   readonly agentToken: string | undefined;
   readonly agent: AgentConfig;
+  /** Redis for the response cache (and shared rate limits); undefined: in-memory. */
+  readonly redisUrl: string | undefined;
+  /** Seconds a cached answer lives; 0 turns the response cache off. */
+  readonly cacheTtlSeconds: number;
+  /** Entries kept by the in-memory cache. */
+  readonly cacheMaxEntries: number;
+  /** Longest a Redis cache operation may take before it counts as a miss. */
+  readonly cacheTimeoutMs: number;
+  /** Prepended to every Redis key (rate limits, cache), so several deployments can share one Redis. */
+  readonly redisKeyPrefix: string;
+  /** Whether /v1 requests need an API key even while none exists (IIR_REQUIRE_AUTH). */
+  readonly requireAuth: boolean;
+  /** Bearer token RegistryService mutations need; undefined: none required. */
+  readonly adminToken: string | undefined;
+  /** Requests per minute for API keys without their own limit; undefined: unlimited. */
+  readonly rateLimitRequests: number | undefined;
+  /** Tokens per minute for API keys without their own limit; undefined: unlimited. */
+  readonly rateLimitTokens: number | undefined;
   /** Reads a secret named by the registry (a model's `api_key_env`), captured at start-up. */
   readonly secret: (variable: string) => string | undefined;
 }
@@ -112,8 +138,21 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     upstreamTimeoutMs: read.seconds("IIR_UPSTREAM_TIMEOUT", 600),
     registryRefreshMs: read.integer("IIR_REGISTRY_REFRESH_MS", 1000, 10),
     logLevel: read.choice("LOG_LEVEL", "info", logLevels),
+    logPrompts: read.boolean("LOG_PROMPTS", false),
+    logFile: read.string("LOG_FILE", undefined),
+    otlpEndpoint: read.url("OTEL_EXPORTER_OTLP_ENDPOINT", undefined),
+    routerMetricsPort: read.string("IIR_ROUTER_METRICS_PORT", undefined) === undefined ? undefined : read.port("IIR_ROUTER_METRICS_PORT", 0),
     providers: Object.freeze(providers),
     heartbeatIntervalMs: read.seconds("HEARTBEAT_INTERVAL", 5),
+    redisUrl: read.redisUrl("REDIS_URL"),
+    cacheTtlSeconds: read.integer("CACHE_TTL", 3600, 0),
+    cacheMaxEntries: read.integer("CACHE_MAX_ENTRIES", 1000, 0),
+    cacheTimeoutMs: read.integer("CACHE_TIMEOUT_MS", 50, 1, 60_000),
+    redisKeyPrefix: read.string("REDIS_KEY_PREFIX", "iir:") ?? "iir:",
+    requireAuth: read.boolean("IIR_REQUIRE_AUTH", false),
+    adminToken: read.string("IIR_ADMIN_TOKEN", undefined),
+    rateLimitRequests: read.optionalInteger("RATE_LIMIT_REQUESTS", 1),
+    rateLimitTokens: read.optionalInteger("RATE_LIMIT_TOKENS", 1),
     agentStaleAfterMs: 0,
     agentToken: read.string("IIR_AGENT_TOKEN", undefined),
     agent: Object.freeze({
@@ -162,6 +201,9 @@ function createReader(environment: NodeJS.ProcessEnv, problems: string[]) {
   return {
     string: (name: string, fallback: string | undefined) => raw(name) ?? fallback,
     integer,
+    /** An integer of at least `minimum`, or undefined when the variable is unset. */
+    optionalInteger: (name: string, minimum: number): number | undefined =>
+      raw(name) === undefined ? undefined : integer(name, minimum, minimum),
     port: (name: string, fallback: number) => integer(name, fallback, 0, 65535),
     seconds: (name: string, fallback: number): number => {
       const value = raw(name);
@@ -193,6 +235,19 @@ function createReader(environment: NodeJS.ProcessEnv, problems: string[]) {
       } catch {
         problems.push(`${name} must be an http(s) URL, got "${value}"`);
         return fallback;
+      }
+    },
+    redisUrl: (name: string): string | undefined => {
+      const value = raw(name);
+      if (value === undefined) return undefined;
+      try {
+        const url = new URL(value);
+        if (url.protocol !== "redis:" && url.protocol !== "rediss:") throw new Error("not redis");
+        return value;
+      } catch {
+        // The URL may carry a password: it is never echoed.
+        problems.push(`${name} must be a redis:// or rediss:// URL`);
+        return undefined;
       }
     },
     boolean: (name: string, fallback: boolean): boolean => {

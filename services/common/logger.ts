@@ -1,4 +1,5 @@
-import type { LogLevel } from "./config.js";
+import type { Config, LogLevel } from "./config.js";
+import { openDailyLogFile } from "./daily-log-file.js";
 
 /** Structured JSON logging, one line per event. */
 export interface Logger {
@@ -25,6 +26,34 @@ export function createLogger(options: { level: LogLevel; name: string; write?: (
     warn: (message, fields) => emit("warn", message, fields),
     error: (message, fields) => emit("error", message, fields),
   };
+}
+
+/** A process's logger and how to flush it on the way out. */
+export interface ServiceLogger {
+  readonly logger: Logger;
+  /** Flushes and closes the log file, if any. */
+  close(): Promise<void>;
+}
+
+/**
+ * The logger of a service process: JSON lines at LOG_LEVEL on stdout and, with LOG_FILE, the same
+ * lines appended to a file that starts afresh each UTC day.
+ */
+export function openServiceLogger(
+  config: Pick<Config, "logLevel" | "logFile">,
+  name: string,
+  options: { write?: (line: string) => void; now?: () => number } = {},
+): ServiceLogger {
+  const stdout = options.write ?? ((line: string) => process.stdout.write(line));
+  if (config.logFile === undefined || config.logLevel === "silent") {
+    return { logger: createLogger({ level: config.logLevel, name, write: stdout }), close: async () => {} };
+  }
+  const file = openDailyLogFile({ path: config.logFile, now: options.now });
+  const write = (line: string) => {
+    stdout(line);
+    file.write(line);
+  };
+  return { logger: createLogger({ level: config.logLevel, name, write }), close: () => file.close() };
 }
 
 function replaceErrors(_key: string, value: unknown): unknown {

@@ -4,13 +4,16 @@ import {
   InferenceService,
   ListModelsResponseSchema,
   ModelInfoSchema,
+  type ChatParams,
   type ChatResponse,
+  type ChatStreamResponse,
 } from "../../gen/iir/inference/v1/inference_pb.js";
 import type { Model } from "../../gen/iir/registry/v1/registry_pb.js";
 import { isRetryableCode } from "../common/errors.js";
 import type { LiveAgent } from "./agents/agent-directory.js";
 import type { RouteCandidate, RouteResolver } from "./routing/resolve-route.js";
 import { validateChatParams } from "../common/validate-chat-params.js";
+import { createCachedChat, type CacheSettings } from "./cache/cached-chat.js";
 
 /** What the router's InferenceService needs. */
 export interface InferenceServiceDeps {
@@ -19,6 +22,10 @@ export interface InferenceServiceDeps {
   readonly listModels: () => readonly Model[];
   /** Models served by agents that beat recently, with their agents. */
   readonly liveAgentModels?: () => ReadonlyMap<string, readonly LiveAgent[]>;
+  /** The response cache; absent: every answer comes from a backend. */
+  readonly cache?: CacheSettings;
+  /** Wraps a request's candidates to time, count and trace each attempt; absent: they run as resolved. */
+  readonly instrument?: (candidates: RouteCandidate[], context: HandlerContext) => RouteCandidate[];
 }
 
 /**
@@ -26,33 +33,20 @@ export interface InferenceServiceDeps {
  * attempt moves on to the next candidate only while nothing has reached the client.
  */
 export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<typeof InferenceService> {
+  const cached = createCachedChat(deps.cache);
   return {
     async chat(request, context) {
       validateChatParams(request.params);
       const params = request.params;
-      const candidates = deps.resolver.resolve(params.model);
-      return attemptInOrder(candidates, context, (candidate) => answer(candidate, params, context));
+      return cached.chat(params, context, () => {
+        const candidates = resolveFor(deps, params.model, context);
+        return attemptInOrder(candidates, context, (candidate) => answer(candidate, params, context));
+      });
     },
     async *chatStream(request, context) {
       validateChatParams(request.params);
       const params = request.params;
-      const candidates = deps.resolver.resolve(params.model);
-      for (let index = 0; index < candidates.length; index++) {
-        const candidate = candidates[index]!;
-        let started = false;
-        const end = candidate.begin?.();
-        try {
-          for await (const part of candidate.adapter.chatStream(params, candidate.target, context.signal)) {
-            started = true;
-            yield part;
-          }
-          return;
-        } catch (error) {
-          if (started || !mayTryNext(error, index, candidates.length, context)) throw error;
-        } finally {
-          end?.();
-        }
-      }
+      yield* cached.chatStream(params, context, () => streamFromCandidates(deps, params, context));
     },
     async listModels() {
       const models = deps.listModels().filter((model) => model.enabled);
@@ -75,6 +69,32 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
       return create(ListModelsResponseSchema, { models: listed });
     },
   };
+}
+
+/** Streams from the first candidate that starts; later ones only while nothing reached the client. */
+async function* streamFromCandidates(deps: InferenceServiceDeps, params: ChatParams, context: HandlerContext): AsyncGenerator<ChatStreamResponse> {
+  const candidates = resolveFor(deps, params.model, context);
+  for (let index = 0; index < candidates.length; index++) {
+    const candidate = candidates[index]!;
+    let started = false;
+    const end = candidate.begin?.();
+    try {
+      for await (const part of candidate.adapter.chatStream(params, candidate.target, context.signal)) {
+        started = true;
+        yield part;
+      }
+      return;
+    } catch (error) {
+      if (started || !mayTryNext(error, index, candidates.length, context)) throw error;
+    } finally {
+      end?.();
+    }
+  }
+}
+
+function resolveFor(deps: InferenceServiceDeps, model: string, context: HandlerContext): RouteCandidate[] {
+  const candidates = deps.resolver.resolve(model);
+  return deps.instrument === undefined ? candidates : deps.instrument(candidates, context);
 }
 
 async function answer(

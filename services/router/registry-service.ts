@@ -32,6 +32,8 @@ export interface RegistryServiceDeps {
   readonly agents?: AgentDirectory;
   /** Throws when an agent call lacks the router's agent token. */
   readonly checkAgentToken?: (headers: Headers) => void;
+  /** Throws when a model mutation lacks the router's admin token. */
+  readonly checkAdminToken?: (headers: Headers) => void;
 }
 
 /**
@@ -51,13 +53,15 @@ export function createRegistryService(deps: RegistryServiceDeps): ServiceImpl<ty
     async listModels() {
       return create(ListModelsResponseSchema, { models: await listModels(deps.db) });
     },
-    async upsertModel(request) {
+    async upsertModel(request, context) {
+      deps.checkAdminToken?.(context.requestHeader);
       if (request.model === undefined) throw new ConnectError("model is required", Code.InvalidArgument);
       const model = await upsertModel(deps.db, request.model, now());
       await deps.catalog.refresh();
       return create(UpsertModelResponseSchema, { model });
     },
-    async deleteModel(request) {
+    async deleteModel(request, context) {
+      deps.checkAdminToken?.(context.requestHeader);
       const name = requireNonEmpty(request.name, "name");
       if (!(await deleteModel(deps.db, name))) throw new ConnectError(`model "${name}" not found`, Code.NotFound);
       await deps.catalog.refresh();

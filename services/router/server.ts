@@ -14,11 +14,18 @@ import type { ChatAdapter } from "./adapters/adapter.js";
 import { createAgentAdapter } from "./adapters/agent/agent-adapter.js";
 import { createOpenAICompatibleAdapter } from "./adapters/openai-compatible/openai-compatible-adapter.js";
 import { createAgentDirectory, type AgentDirectory } from "./agents/agent-directory.js";
+import { createAdminTokenCheck } from "./admin-token.js";
 import { createAgentTokenCheck } from "./agent-token.js";
 import { createHealthService } from "./grpc-health.js";
 import { createReflectionServices } from "./grpc-reflection.js";
 import { createHeartbeatService } from "./heartbeat-service.js";
+import { createMemoryCache } from "./cache/memory-cache.js";
+import { createRedisCache } from "./cache/redis-cache.js";
+import { createTieredCache, type ResponseCache } from "./cache/response-cache.js";
 import { createInferenceService } from "./inference-service.js";
+import { createRouterObservation } from "./telemetry/router-observation.js";
+import { createTelemetry, type Telemetry } from "../common/telemetry/telemetry.js";
+import { listenMetrics, type MetricsServer } from "../common/telemetry/metrics-server.js";
 import { openDatabase } from "./registry/database.js";
 import { migrateToLatest } from "./registry/migrations/index.js";
 import { createModelCatalog, type ModelCatalog } from "./registry/model-catalog.js";
@@ -41,6 +48,10 @@ export interface RouterDeps {
   readonly adapters: ReadonlyMap<string, ChatAdapter>;
   readonly health: ReturnType<typeof createHealthService>;
   readonly agents: AgentDirectory;
+  /** The response cache; absent: none. */
+  readonly cache?: ResponseCache;
+  /** The process's metrics and traces; absent: none are recorded. */
+  readonly telemetry?: Telemetry;
 }
 
 /** Registers every service of the router on a Connect router. */
@@ -54,7 +65,18 @@ export function createRouterRoutes(deps: RouterDeps): (router: ConnectRouter) =>
     secret: deps.config.secret,
     agents: deps.agents,
   });
-  const inference = createInferenceService({ resolver, listModels: () => deps.catalog.list(), liveAgentModels: () => deps.agents.liveModels() });
+  const observation = createRouterObservation({
+    telemetry: deps.telemetry,
+    agents: deps.agents,
+    isKnownModel: (name) => deps.catalog.get(name) !== undefined || deps.agents.knows(name),
+  });
+  const inference = observation.observe(createInferenceService({
+    resolver,
+    listModels: () => deps.catalog.list(),
+    liveAgentModels: () => deps.agents.liveModels(),
+    cache: deps.cache === undefined ? undefined : { store: deps.cache, ttlSeconds: deps.config.cacheTtlSeconds },
+    instrument: observation.instrument,
+  }));
   const registry = createRegistryService({
     db: deps.db,
     catalog: deps.catalog,
@@ -62,6 +84,7 @@ export function createRouterRoutes(deps: RouterDeps): (router: ConnectRouter) =>
     staleAfterMs: deps.config.agentStaleAfterMs,
     agents: deps.agents,
     checkAgentToken,
+    checkAdminToken: createAdminTokenCheck(deps.config.adminToken),
   });
   const heartbeat = createHeartbeatService({ db: deps.db, heartbeatIntervalSeconds: Math.ceil(heartbeatIntervalSeconds), agents: deps.agents, checkAgentToken });
   const reflection = createReflectionServices([...routerFiles]);
@@ -80,13 +103,21 @@ export interface RunningRouter {
   readonly routes: (router: ConnectRouter) => void;
   readonly agents: AgentDirectory;
   readonly port: number;
+  /** The metrics port (IIR_ROUTER_METRICS_PORT); undefined when it is off. */
+  readonly metricsPort: number | undefined;
   close(graceMs: number): Promise<void>;
 }
 
-/** Opens the registry, migrates it, and serves the router on `config.routerPort`. */
-export async function startRouter(config: Config, logger: Logger): Promise<RunningRouter> {
+/**
+ * Opens the registry, migrates it, and serves the router on `config.routerPort` (and its metrics on
+ * `config.routerMetricsPort` when set). Without `telemetry` the router builds and closes its own.
+ */
+export async function startRouter(config: Config, logger: Logger, telemetry?: Telemetry): Promise<RunningRouter> {
   const db = openDatabase(config.sqliteDbPath);
+  const ownsTelemetry = telemetry === undefined;
+  const processTelemetry = telemetry ?? (await createTelemetry({ serviceName: "iir-router", otlpEndpoint: config.otlpEndpoint }));
   let server: ConnectServer | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
     const migrated = await migrateToLatest(db);
     if (migrated.length > 0) logger.info("registry migrated", { migrations: migrated });
@@ -98,22 +129,42 @@ export async function startRouter(config: Config, logger: Logger): Promise<Runni
     ]);
     const health = createHealthService();
     const agents = createAgentDirectory({ staleAfterMs: config.agentStaleAfterMs });
-    const routes = createRouterRoutes({ config, db, catalog, adapters, health, agents });
+    const cache = createResponseCache(config, logger);
+    const routes = createRouterRoutes({ config, db, catalog, adapters, health, agents, cache, telemetry: processTelemetry });
     server = await listenConnect({ routes, host: config.host, port: config.routerPort });
+    if (config.routerMetricsPort !== undefined) {
+      metricsServer = await listenMetrics({ metrics: processTelemetry.metrics, host: config.host, port: config.routerMetricsPort });
+    }
+    const metricsPort = metricsServer?.port;
     const running = server;
     return {
       routes,
       agents,
       port: running.port,
+      metricsPort,
       async close(graceMs) {
         health.shutdown();
         await running.close(graceMs);
+        await metricsServer?.close();
         catalog.close();
+        await cache?.close();
         await db.destroy();
+        if (ownsTelemetry) await processTelemetry.shutdown();
       },
     };
   } catch (error) {
+    await server?.close(0);
+    await metricsServer?.close();
     await db.destroy();
+    if (ownsTelemetry) await processTelemetry.shutdown();
     throw error;
   }
+}
+
+/** An in-memory LRU, in front of Redis when REDIS_URL is set; none when CACHE_TTL is 0. */
+function createResponseCache(config: Config, logger: Logger): ResponseCache | undefined {
+  if (config.cacheTtlSeconds <= 0) return undefined;
+  const near = createMemoryCache({ maxEntries: config.cacheMaxEntries });
+  if (config.redisUrl === undefined) return near;
+  return createTieredCache(near, createRedisCache({ url: config.redisUrl, timeoutMs: config.cacheTimeoutMs, keyPrefix: config.redisKeyPrefix, logger }));
 }

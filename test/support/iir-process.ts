@@ -44,7 +44,7 @@ export function spawnIir(args: string[], env: Record<string, string>): IirProces
     child,
     exited,
     kill: (signal = "SIGTERM") => void child.kill(signal),
-    waitForLog(message, timeoutMs = 20_000) {
+    waitForLog(message, timeoutMs = 60_000) {
       const found = seen.find((entry) => entry.msg === message);
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {

@@ -1,9 +1,11 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createRouterTransport } from "@connectrpc/connect";
+import { createInProcessTransport } from "../../services/common/in-process-transport.js";
 import { loadConfig, type Config } from "../../services/common/config.js";
 import { createLogger } from "../../services/common/logger.js";
+import { createTelemetry, type Telemetry } from "../../services/common/telemetry/telemetry.js";
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { startFacade } from "../../facade/server.js";
 import { startRouter, type RunningRouter } from "../../services/router/server.js";
 
@@ -17,11 +19,23 @@ export interface TestMesh {
   readonly routerPort: number;
   readonly dbPath: string;
   readonly router: RunningRouter;
+  /** The process telemetry router and facade share, as in `iir all`. */
+  readonly telemetry: Telemetry;
+  /** The facade's Prometheus endpoint, http://127.0.0.1:PORT/metrics. */
+  readonly metricsUrl: string;
   close(): Promise<void>;
 }
 
+/** What a test may put in the mesh besides configuration. */
+export interface TestMeshOptions {
+  /** Receives every span (tracing is on only with one). */
+  readonly spanExporter?: SpanExporter;
+  /** Receives every log line (LOG_LEVEL in `env` decides which). */
+  readonly writeLog?: (line: string) => void;
+}
+
 /** Starts router and facade in this process with a fresh SQLite file; `env` adds configuration. */
-export async function startMesh(env: Record<string, string> = {}): Promise<TestMesh> {
+export async function startMesh(env: Record<string, string> = {}, options: TestMeshOptions = {}): Promise<TestMesh> {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), "iir-mesh-"));
   const dbPath = path.join(directory, "iir.db");
   const config = loadConfig({
@@ -32,11 +46,14 @@ export async function startMesh(env: Record<string, string> = {}): Promise<TestM
     LOG_LEVEL: "silent",
     IIR_REGISTRY_REFRESH_MS: "50",
     HEARTBEAT_INTERVAL: "1",
+    // Tests of other features must see every request reach a backend; cache tests turn it on.
+    CACHE_TTL: "0",
     ...env,
   });
-  const logger = createLogger({ level: config.logLevel, name: "test" });
-  const router = await startRouter(config, logger);
-  const facade = await startFacade({ config, transport: createRouterTransport(router.routes), logger });
+  const logger = createLogger({ level: config.logLevel, name: "test", write: options.writeLog });
+  const telemetry = await createTelemetry({ serviceName: "iir-test", spanExporter: options.spanExporter });
+  const router = await startRouter(config, logger, telemetry);
+  const facade = await startFacade({ config, transport: createInProcessTransport(router.routes), logger, telemetry });
   return {
     config,
     facadeUrl: `http://127.0.0.1:${facade.port}/v1`,
@@ -44,9 +61,12 @@ export async function startMesh(env: Record<string, string> = {}): Promise<TestM
     routerPort: router.port,
     dbPath,
     router,
+    telemetry,
+    metricsUrl: `http://127.0.0.1:${facade.port}/metrics`,
     async close() {
       await facade.close(1000);
       await router.close(1000);
+      await telemetry.shutdown();
       fs.rmSync(directory, { recursive: true, force: true });
     },
   };

@@ -63,3 +63,26 @@ test("fail wakes a consumer that is waiting", async (t) => {
   queue.fail(new Error("gone"));
   await t.throwsAsync(consumer, { message: "gone" });
 });
+
+test("batches hand over everything that piled up since the last read, then end or fail", async (t) => {
+  const queue = createPushQueue<number>();
+  queue.push(1);
+  queue.push(2);
+  const batches = queue.batches()[Symbol.asyncIterator]();
+  t.deepEqual((await batches.next()).value, [1, 2]);
+  const waiting = batches.next();
+  queue.push(3);
+  t.deepEqual((await waiting).value, [3]);
+  queue.push(4);
+  queue.push(5);
+  queue.end();
+  t.deepEqual((await batches.next()).value, [4, 5]);
+  t.true((await batches.next()).done);
+
+  const failing = createPushQueue<number>();
+  failing.push(7);
+  failing.fail(new Error("boom"));
+  const reader = failing.batches()[Symbol.asyncIterator]();
+  t.deepEqual((await reader.next()).value, [7], "what arrived before the failure is delivered");
+  await t.throwsAsync(reader.next(), { message: "boom" });
+});

@@ -6,6 +6,8 @@ export interface PushQueue<T> extends AsyncIterable<T> {
   push(item: T): void;
   end(): void;
   fail(error: unknown): void;
+  /** Everything queued at each wake-up, in order: a slow reader takes what piled up in one go. */
+  batches(): AsyncIterable<T[]>;
 }
 
 /** A queue for one producer and one consumer. */
@@ -38,6 +40,14 @@ export function createPushQueue<T>(): PushQueue<T> {
         if (failure !== undefined) throw failure.error;
         if (ended) return;
         await new Promise<void>((resolve) => (wake = resolve));
+      }
+    },
+    async *batches() {
+      for (;;) {
+        if (items.length > 0) yield items.splice(0, items.length);
+        if (failure !== undefined) throw failure.error;
+        if (ended && items.length === 0) return;
+        if (items.length === 0) await new Promise<void>((resolve) => (wake = resolve));
       }
     },
   };

@@ -16,6 +16,8 @@ export interface ChatTarget {
   readonly apiKey: string | undefined;
   /** The model name the upstream knows. */
   readonly upstreamModel: string;
+  /** Headers to send along to the upstream (the W3C trace context of the attempt's span); absent: none. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /**

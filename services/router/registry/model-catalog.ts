@@ -1,7 +1,8 @@
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
 import type { Model } from "../../../gen/iir/registry/v1/registry_pb.js";
 import { listModels } from "./models.repository.js";
 import type { Database } from "./schema.js";
+import { readDataVersion } from "./data-version.js";
 
 /**
  * The router's in-memory view of the registry, read on every request without touching the database.
@@ -71,15 +72,4 @@ export function createModelCatalog(db: Kysely<Database>, options: ModelCatalogOp
     refresh: () => enqueue(load),
     close: () => clearInterval(timer),
   };
-}
-
-/** SQLite's per-connection change counter, or undefined on a database without it. */
-async function readDataVersion(db: Kysely<Database>): Promise<number | undefined> {
-  try {
-    const result = await sql<{ data_version: number }>`PRAGMA data_version`.execute(db);
-    const version = result.rows[0]?.data_version;
-    return typeof version === "number" ? version : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -28,13 +28,18 @@ export function createAgentAdapter(options: AgentAdapterOptions): ChatAdapter {
     }
     return client;
   };
-  const callOptions = (signal: AbortSignal) => (options.timeoutMs > 0 ? { signal, timeoutMs: options.timeoutMs } : { signal });
+  // target.headers (the attempt's trace context) travel as the call's request headers.
+  const callOptions = (signal: AbortSignal, target: ChatTarget) => ({
+    signal,
+    headers: target.headers,
+    timeoutMs: options.timeoutMs > 0 ? options.timeoutMs : undefined,
+  });
   const forAgent = (params: ChatParams, target: ChatTarget): ChatParams => ({ ...params, model: target.upstreamModel });
 
   return {
     async chat(params, target, signal) {
       try {
-        const response = await clientFor(target.baseUrl).chat({ params: forAgent(params, target) }, callOptions(signal));
+        const response = await clientFor(target.baseUrl).chat({ params: forAgent(params, target) }, callOptions(signal, target));
         response.backend = target.backend;
         return response;
       } catch (error) {
@@ -43,7 +48,7 @@ export function createAgentAdapter(options: AgentAdapterOptions): ChatAdapter {
     },
     async *chatStream(params, target, signal): AsyncIterable<ChatStreamResponse> {
       try {
-        for await (const part of clientFor(target.baseUrl).chatStream({ params: forAgent(params, target) }, callOptions(signal))) {
+        for await (const part of clientFor(target.baseUrl).chatStream({ params: forAgent(params, target) }, callOptions(signal, target))) {
           part.backend = target.backend;
           yield part;
         }

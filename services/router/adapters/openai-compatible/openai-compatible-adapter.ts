@@ -1,17 +1,8 @@
 import http from "node:http";
 import https from "node:https";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { create } from "@bufbuild/protobuf";
-import {
-  ChatStreamResponseSchema,
-  FinishReason,
-  FinishSchema,
-  TextDeltaSchema,
-  ToolCallDeltaSchema,
-  type ChatParams,
-  type ChatResponse,
-  type ChatStreamResponse,
-} from "../../../../gen/iir/inference/v1/inference_pb.js";
+import type { ChatParams, ChatResponse, ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
+import { partsFromChatResponse } from "../../../common/chat-response-parts.js";
 import { connectErrorFromNodeError } from "../../../common/errors.js";
 import type { ChatAdapter, ChatTarget } from "../adapter.js";
 import { chatResponseFromOpenAI } from "./convert-from-openai-response.js";
@@ -99,26 +90,6 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
   };
 }
 
-/** A whole answer as the stream parts it would have been. */
-function partsFromChatResponse(answer: ChatResponse): ChatStreamResponse[] {
-  const parts: ChatStreamResponse[] = [];
-  const part = (event: ChatStreamResponse["event"], choiceIndex: number): ChatStreamResponse =>
-    create(ChatStreamResponseSchema, { event, choiceIndex, backend: answer.backend, model: answer.model });
-  for (const choice of answer.choices) {
-    const content = choice.message?.content;
-    const text = content?.case === "text" ? content.value : "";
-    if (text !== "") parts.push(part({ case: "text", value: create(TextDeltaSchema, { text }) }, choice.index));
-    for (const [index, call] of (choice.message?.toolCalls ?? []).entries()) {
-      const value = create(ToolCallDeltaSchema, { index, id: call.id, type: call.type, name: call.function?.name ?? "", arguments: call.function?.arguments ?? "" });
-      parts.push(part({ case: "toolCall", value }, choice.index));
-    }
-    const reason = choice.finishReason === FinishReason.UNSPECIFIED ? FinishReason.STOP : choice.finishReason;
-    parts.push(part({ case: "finish", value: create(FinishSchema, { reason }) }, choice.index));
-  }
-  if (answer.usage) parts.push(part({ case: "usage", value: answer.usage }, 0));
-  return parts;
-}
-
 interface Agents {
   readonly http: http.Agent;
   readonly https: https.Agent;
@@ -135,6 +106,8 @@ async function postJson(agents: Agents, target: ChatTarget, body: string, signal
   const url = new URL(`${target.baseUrl}/chat/completions`);
   const secure = url.protocol === "https:";
   const headers: http.OutgoingHttpHeaders = {
+    // First, so that nothing passed along (trace context) can replace what the request needs.
+    ...target.headers,
     "content-type": "application/json",
     "content-length": Buffer.byteLength(body),
     accept: "application/json, text/event-stream",

@@ -1,5 +1,6 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from "kysely";
 import * as createModelsAndAgents from "./20261123-163000-create-models-and-agents.js";
+import * as createApiKeys from "./20261201-090000-create-api-keys.js";
 
 /**
  * Every migration, by name. Imported statically rather than read from the filesystem so that they
@@ -8,6 +9,7 @@ import * as createModelsAndAgents from "./20261123-163000-create-models-and-agen
  */
 export const registryMigrations: Readonly<Record<string, Migration>> = Object.freeze({
   "20261123-163000-create-models-and-agents": createModelsAndAgents,
+  "20261201-090000-create-api-keys": createApiKeys,
 });
 
 /** A kysely MigrationProvider over the statically imported list. */

@@ -1,0 +1,48 @@
+import http from "node:http";
+
+/**
+ * Time to first streamed byte: from the moment a streamed chat request is sent to the moment the
+ * first byte of the response body arrives, over one keep-alive connection, requests one after
+ * another. Measured beside the load runs because wrk only sees whole responses.
+ */
+export async function firstByteMs(url: string, body: string, agent: http.Agent): Promise<number> {
+  const payload = Buffer.from(body);
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    let firstByte: bigint | undefined;
+    const request = http.request(url, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": payload.length } }, (response) => {
+      if (response.statusCode !== 200) reject(new Error(`${url} answered ${response.statusCode}`));
+      response.on("data", () => (firstByte ??= process.hrtime.bigint()));
+      response.on("end", () => (firstByte === undefined ? reject(new Error(`${url} sent an empty stream`)) : resolve(Number(firstByte - started) / 1e6)));
+      response.on("error", reject);
+    });
+    request.on("error", reject);
+    request.end(payload);
+  });
+}
+
+/**
+ * Median time to first byte of each target, `count` requests each after `warmUp` uncounted ones,
+ * the targets taking turns request by request so drift hits all of them alike.
+ */
+export async function medianFirstByteMs(targets: ReadonlyMap<string, string>, body: string, count: number, warmUp = 20): Promise<Map<string, number>> {
+  const agents = new Map([...targets.keys()].map((name) => [name, new http.Agent({ keepAlive: true, maxSockets: 1 })]));
+  const samples = new Map<string, number[]>([...targets.keys()].map((name) => [name, []]));
+  try {
+    for (let turn = 0; turn < warmUp + count; turn++) {
+      for (const [name, url] of targets) {
+        const ms = await firstByteMs(url, body, agents.get(name)!);
+        if (turn >= warmUp) samples.get(name)!.push(ms);
+      }
+    }
+  } finally {
+    for (const agent of agents.values()) agent.destroy();
+  }
+  return new Map([...samples].map(([name, values]) => [name, median(values)]));
+}
+
+/** The middle value (the upper middle of an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}

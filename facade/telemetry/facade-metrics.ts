@@ -1,0 +1,77 @@
+import type { Attributes, Meter } from "@opentelemetry/api";
+import { chatOperation, genAi } from "../../services/common/telemetry/genai.js";
+import { otherModelLabel } from "../../services/common/telemetry/mesh-headers.js";
+import type { RequestFacts } from "../app.js";
+import type { RequestOutcome } from "../request-log.js";
+
+/** Records one finished chat completion request into the facade's instruments. */
+export interface FacadeMetrics {
+  record(facts: RequestFacts, outcome: RequestOutcome): void;
+}
+
+// Bucket boundaries advised by the GenAI semantic conventions.
+const durationBuckets = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
+const firstTokenBuckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+const perTokenBuckets = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5];
+const tokenBuckets = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
+// The gateway's own time is meant to be small: finer buckets below a millisecond.
+const overheadBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+const cacheResults = new Set(["hit", "miss", "bypass"]);
+
+/**
+ * The facade's instruments: the GenAI server metrics, token usage, and IIR's request, cache and
+ * overhead counts. Every label is bounded: the model label is the router's (known names or
+ * "other"), the backend a provider or agent id, the status an HTTP code.
+ */
+export function createFacadeMetrics(meter: Meter): FacadeMetrics {
+  const duration = meter.createHistogram("gen_ai.server.request.duration", {
+    unit: "s",
+    description: "Time from a chat completion request's arrival to its response's end",
+    advice: { explicitBucketBoundaries: durationBuckets },
+  });
+  const firstToken = meter.createHistogram("gen_ai.server.time_to_first_token", {
+    unit: "s",
+    description: "Time from a streamed request's arrival to its first delta",
+    advice: { explicitBucketBoundaries: firstTokenBuckets },
+  });
+  const perToken = meter.createHistogram("gen_ai.server.time_per_output_token", {
+    unit: "s",
+    description: "Time per output token after the first, of streamed requests",
+    advice: { explicitBucketBoundaries: perTokenBuckets },
+  });
+  const tokens = meter.createHistogram("gen_ai.client.token.usage", {
+    unit: "{token}",
+    description: "Tokens per request, by gen_ai.token.type (input, output)",
+    advice: { explicitBucketBoundaries: tokenBuckets },
+  });
+  const requests = meter.createCounter("iir_requests_total", { description: "Chat completion requests, by model, backend and HTTP status" });
+  const cache = meter.createCounter("iir_cache_requests_total", { description: "What the response cache did for a request: hit, miss, bypass" });
+  const overhead = meter.createHistogram("iir_gateway_overhead_seconds", {
+    unit: "s",
+    description: "A request's time minus the time the router spent waiting on backends",
+    advice: { explicitBucketBoundaries: overheadBuckets },
+  });
+  return {
+    record(facts, outcome) {
+      const attributes: Attributes = {
+        [genAi.operationName]: chatOperation,
+        [genAi.requestModel]: facts.modelLabel ?? otherModelLabel,
+        backend: facts.backend || "none",
+        status: String(outcome.status),
+      };
+      requests.add(1, attributes);
+      duration.record(outcome.durationMs / 1000, attributes);
+      // Only a stream shows when its first token came; a whole answer's time is its duration.
+      if (facts.stream === true && facts.firstTokenMs !== undefined) {
+        firstToken.record(facts.firstTokenMs / 1000, attributes);
+        const later = (facts.completionTokens ?? 0) - 1;
+        if (later > 0) perToken.record((outcome.durationMs - facts.firstTokenMs) / 1000 / later, attributes);
+      }
+      if (facts.promptTokens !== undefined) tokens.record(facts.promptTokens, { ...attributes, [genAi.tokenType]: "input" });
+      if (facts.completionTokens !== undefined) tokens.record(facts.completionTokens, { ...attributes, [genAi.tokenType]: "output" });
+      if (facts.cache !== undefined) cache.add(1, { result: cacheResults.has(facts.cache) ? facts.cache : "other" });
+      if (facts.backendMs !== undefined) overhead.record(Math.max(0, outcome.durationMs - facts.backendMs) / 1000, attributes);
+    },
+  };
+}

@@ -1,0 +1,144 @@
+import { create, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  createHandlerContext,
+  createMethodImplSpec,
+  createServiceImplSpec,
+  type ConnectRouter,
+  type HandlerContext,
+  type MethodImplSpec,
+  type Transport,
+} from "@connectrpc/connect";
+
+/**
+ * A Transport that calls service implementations in this process directly: the contract's
+ * messages, codes, headers, trailers and cancellation, without encoding messages or simulating
+ * HTTP. `iir all` uses it between facade and router, where Connect's router transport spent most
+ * of a cache hit's time serializing. Errors behave as over the wire: a ConnectError reaches the
+ * caller as it is, anything else as Internal without its message.
+ */
+export function createInProcessTransport(routes: (router: ConnectRouter) => void): Transport {
+  const methods = collectMethods(routes);
+  const find = (method: DescMethod): MethodImplSpec => {
+    const spec = methods.get(method);
+    if (spec === undefined) throw new ConnectError(`${method.parent.typeName}/${method.name} is not implemented`, Code.Unimplemented);
+    return spec;
+  };
+  const contextFor = (method: DescMethod, signal: AbortSignal | undefined, timeoutMs: number | undefined, header: ConstructorParameters<typeof Headers>[0]) =>
+    createHandlerContext({
+      service: method.parent,
+      method,
+      protocolName: "in-process",
+      requestMethod: "POST",
+      url: `/${method.parent.typeName}/${method.name}`,
+      timeoutMs,
+      requestSignal: signal,
+      requestHeader: header,
+    });
+
+  return {
+    async unary(method, signal, timeoutMs, header, input) {
+      const spec = find(method);
+      if (spec.kind !== "unary") throw new ConnectError(`${method.name} is not unary`, Code.Unimplemented);
+      const context = contextFor(method, signal, timeoutMs, header);
+      try {
+        const output = await spec.impl(create(method.input, input), context);
+        return {
+          stream: false as const,
+          service: method.parent,
+          method,
+          header: context.responseHeader,
+          trailer: context.responseTrailer,
+          message: create(method.output, output as never),
+        };
+      } catch (error) {
+        // Over the wire a failed call ends the handler's context; here too, so its listeners let go.
+        context.abort();
+        throw asWireError(error, context);
+      }
+    },
+    async stream(method, signal, timeoutMs, header, input) {
+      const spec = find(method);
+      if (spec.kind !== "server_streaming") throw new ConnectError(`${method.name} is not server-streaming`, Code.Unimplemented);
+      let request: unknown;
+      for await (const message of input) request = create(method.input, message);
+      const context = contextFor(method, signal, timeoutMs, header);
+      const outputs = spec.impl(request as never, context)[Symbol.asyncIterator]();
+      // The first message is awaited before answering, as a wire client waits for response headers:
+      // handlers set them before their first message, and callers read them in onHeader.
+      let first: IteratorResult<unknown>;
+      try {
+        first = await outputs.next();
+      } catch (error) {
+        context.abort();
+        throw asWireError(error, context);
+      }
+      return {
+        stream: true as const,
+        service: method.parent,
+        method,
+        header: context.responseHeader,
+        trailer: context.responseTrailer,
+        message: relay(first, outputs, method.output, context),
+      };
+    },
+  };
+}
+
+async function* relay<O extends DescMessage>(
+  first: IteratorResult<unknown>,
+  outputs: AsyncIterator<unknown>,
+  schema: O,
+  context: HandlerContext & { abort(reason?: unknown): void },
+): AsyncGenerator<ReturnType<typeof create<O>>> {
+  let finished = first.done === true;
+  try {
+    for (let next = first; !next.done; next = await outputs.next()) yield create(schema, next.value as never);
+    finished = true;
+  } catch (error) {
+    throw asWireError(error, context);
+  } finally {
+    // A caller that stops reading cancels the handler, as a reset stream would. A finished call
+    // leaves the signal alone: aborting builds a DOMException with a stack trace, per request.
+    if (!finished) {
+      context.abort();
+      await outputs.return?.();
+    }
+  }
+}
+
+/**
+ * The error as a wire client would see it: a ConnectError as it is, anything else as Internal
+ * without its message; and, as over the wire, the response headers and trailers the handler had set
+ * travel in the error's metadata (unless the error already carries that name).
+ */
+function asWireError(error: unknown, context?: HandlerContext): ConnectError {
+  const wire = error instanceof ConnectError ? error : new ConnectError("internal error", Code.Internal, undefined, undefined, error);
+  if (context !== undefined) {
+    for (const headers of [context.responseHeader, context.responseTrailer]) {
+      headers.forEach((value, name) => {
+        if (!wire.metadata.has(name)) wire.metadata.set(name, value);
+      });
+    }
+  }
+  return wire;
+}
+
+/** Records every method a routes function registers, keyed by its descriptor. */
+function collectMethods(routes: (router: ConnectRouter) => void): Map<DescMethod, MethodImplSpec> {
+  const methods = new Map<DescMethod, MethodImplSpec>();
+  const collector: ConnectRouter = {
+    handlers: [],
+    service(service, implementation) {
+      for (const spec of Object.values(createServiceImplSpec(service, implementation).methods)) methods.set(spec.method, spec);
+      return collector;
+    },
+    rpc(method, implementation) {
+      methods.set(method, createMethodImplSpec(method, implementation));
+      return collector;
+    },
+  };
+  routes(collector);
+  return methods;
+}

@@ -1,0 +1,96 @@
+import type { HandlerContext } from "@connectrpc/connect";
+import { FinishReason, type ChatParams, type ChatResponse, type ChatStreamResponse } from "../../../gen/iir/inference/v1/inference_pb.js";
+import { createChatResponseAssembler, partsFromChatResponse } from "../../common/chat-response-parts.js";
+import { cacheKeyFor } from "./cache-key.js";
+import type { ResponseCache } from "./response-cache.js";
+
+/** Response header telling the caller what the cache did: hit, miss or bypass. */
+export const cacheResultHeader = "iir-cache";
+
+/** The response cache and how long answers live in it. */
+export interface CacheSettings {
+  readonly store: ResponseCache;
+  /** 0 turns caching off. */
+  readonly ttlSeconds: number;
+  /** Told about every lookup's result, for metrics. */
+  readonly onResult?: (result: CacheResult) => void;
+}
+
+export type CacheResult = "hit" | "miss" | "bypass";
+
+/** What a request asked of the cache: `Cache-Control: no-cache` skips the lookup, `no-store` skips both. */
+type Policy = { lookup: boolean; store: boolean };
+
+/** Wraps the router's answer paths with the response cache. */
+export interface CachedChat {
+  chat(params: ChatParams, context: HandlerContext, answer: () => Promise<ChatResponse>): Promise<ChatResponse>;
+  chatStream(params: ChatParams, context: HandlerContext, answer: () => AsyncIterable<ChatStreamResponse>): AsyncIterable<ChatStreamResponse>;
+}
+
+const cacheableReasons = new Set([FinishReason.STOP, FinishReason.LENGTH, FinishReason.TOOL_CALLS]);
+
+/**
+ * Answers repeat requests from the cache and stores complete, successful answers: every choice
+ * finished with stop, length or tool_calls. Errors, cancelled streams and content-filtered answers
+ * are never stored. A hit on a stream is replayed as parts marked `cached`.
+ */
+export function createCachedChat(settings: CacheSettings | undefined): CachedChat {
+  const policyOf = (context: HandlerContext): Policy => {
+    if (settings === undefined || settings.ttlSeconds <= 0) return { lookup: false, store: false };
+    const directives = (context.requestHeader.get("cache-control") ?? "").toLowerCase();
+    if (directives.includes("no-store")) return { lookup: false, store: false };
+    return { lookup: !directives.includes("no-cache"), store: true };
+  };
+  const report = (context: HandlerContext, result: CacheResult) => {
+    context.responseHeader.set(cacheResultHeader, result);
+    settings?.onResult?.(result);
+  };
+  const lookup = async (policy: Policy, key: string): Promise<ChatResponse | undefined> =>
+    policy.lookup && settings !== undefined ? (await settings.store.get(key))?.response : undefined;
+  const store = async (key: string, response: ChatResponse) => {
+    if (settings === undefined || !isCacheable(response)) return;
+    await settings.store.set(key, { response: { ...response, id: "", cached: false }, expiresAt: Date.now() + settings.ttlSeconds * 1000 });
+  };
+
+  return {
+    async chat(params, context, answer) {
+      const policy = policyOf(context);
+      const key = policy.store ? cacheKeyFor(params) : "";
+      const hit = await lookup(policy, key);
+      if (hit !== undefined) {
+        report(context, "hit");
+        return { ...hit, cached: true, created: BigInt(Math.floor(Date.now() / 1000)) };
+      }
+      report(context, policy.store ? "miss" : "bypass");
+      const response = await answer();
+      if (policy.store) await store(key, response);
+      return response;
+    },
+    async *chatStream(params, context, answer) {
+      const policy = policyOf(context);
+      const key = policy.store ? cacheKeyFor(params) : "";
+      const hit = await lookup(policy, key);
+      if (hit !== undefined) {
+        report(context, "hit");
+        yield* partsFromChatResponse(hit, true);
+        return;
+      }
+      report(context, policy.store ? "miss" : "bypass");
+      if (!policy.store) {
+        yield* answer();
+        return;
+      }
+      const assembler = createChatResponseAssembler();
+      for await (const part of answer()) {
+        assembler.add(part);
+        yield part;
+      }
+      const { response, finished } = assembler.result();
+      if (finished) await store(key, response);
+    },
+  };
+}
+
+function isCacheable(response: ChatResponse): boolean {
+  return response.choices.length > 0 && response.choices.every((choice) => cacheableReasons.has(choice.finishReason));
+}

@@ -1,6 +1,38 @@
 #!/usr/bin/env node
-// The `iir` command: registers the TypeScript loader, then runs the CLI from source.
-import { register } from "tsx/esm/api";
+// The `iir` command. Runs the compiled CLI in dist/ (`npm run build`; npm start, test and bench build
+// first) when it is at least as new as every TypeScript source, else the sources through tsx, so an
+// edit is never shadowed by a stale build. Compiled, start-up takes a fraction of a second and
+// ~60 MB less memory than compiling on the fly.
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
-register();
-await import("../cli/main.ts");
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
+const compiled = path.join(root, "dist", "cli", "main.js");
+
+function newestSource(directory) {
+  let newest = 0;
+  for (const entry of fs.readdirSync(directory, { withFileTypes: true })) {
+    const full = path.join(directory, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(full));
+    else if (entry.name.endsWith(".ts")) newest = Math.max(newest, fs.statSync(full).mtimeMs);
+  }
+  return newest;
+}
+
+function buildIsFresh() {
+  try {
+    const built = fs.statSync(compiled).mtimeMs;
+    return ["cli", "services", "facade", "gen"].every((folder) => newestSource(path.join(root, folder)) <= built);
+  } catch {
+    return false;
+  }
+}
+
+if (buildIsFresh()) {
+  await import(pathToFileURL(compiled).href);
+} else {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import("../cli/main.ts");
+}

@@ -58,7 +58,8 @@ test("npm start's default: iir all writes the tiny model, starts an agent, and s
   for await (const chunk of stream) if (chunk.choices[0]?.delta.content) deltas += 1;
   t.true(deltas > 0);
   iir.kill("SIGTERM");
-  t.is((await iir.exited).code, 0);
+  const exit = await iir.exited;
+  t.is(exit.code, 0, `signal ${String(exit.signal)}; stderr: ${exit.stderr.slice(-2000)}; stdout tail: ${exit.stdout.slice(-1500)}`);
 });
 
 test("agents join by themselves; one killed mid-stream gives an error event, goes stale, and traffic moves to the survivor", async (t) => {

@@ -4,7 +4,6 @@ import type { Config } from "../../services/common/config.js";
 import { openServiceLogger, type Logger } from "../../services/common/logger.js";
 import { createTelemetry, type Telemetry } from "../../services/common/telemetry/telemetry.js";
 import { startFacade } from "../../facade/server.js";
-import { startAgent } from "../../services/agent/server.js";
 import { startRouter } from "../../services/router/server.js";
 
 /** Something that runs until told to stop. */
@@ -24,6 +23,7 @@ export async function serveAll(config: Config): Promise<void> {
     const router = await startRouter(config, logger, telemetry);
     stoppables.unshift(router);
     if (config.agent.enabled) {
+      const { startAgent } = await loadAgent();
       const agent = await startAgent(config, logger, `http://127.0.0.1:${router.port}`, telemetry);
       stoppables.unshift(agent);
       await agent.membership.registered;
@@ -42,6 +42,7 @@ export async function serveAll(config: Config): Promise<void> {
 /** `iir agent`: a local model joining a router, on this machine or another. */
 export async function serveAgent(config: Config): Promise<void> {
   const { logger, telemetry, closeProcess } = await openProcess(config, "agent");
+  const { startAgent } = await loadAgent();
   const agent = await startAgent(config, logger, config.agent.routerUrl, telemetry).catch(async (error: unknown) => {
     await closeProcess();
     throw error;
@@ -107,4 +108,9 @@ function stopOnSignal(stoppables: readonly Stoppable[], graceMs: number, logger:
   };
   process.once("SIGTERM", () => void stop("SIGTERM"));
   process.once("SIGINT", () => void stop("SIGINT"));
+}
+
+/** The agent and node-llama-cpp (~35 MB once imported) load only in processes that run an agent. */
+function loadAgent(): Promise<typeof import("../../services/agent/server.js")> {
+  return import("../../services/agent/server.js");
 }

@@ -48,7 +48,7 @@ export function spawnIir(args: string[], env: Record<string, string>): IirProces
       const found = seen.find((entry) => entry.msg === message);
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no "${message}" log within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`no "${message}" log within ${timeoutMs} ms; stderr: ${stderr}; stdout tail: ${stdout.slice(-2000)}`)), timeoutMs);
         waiters.push({ message, resolve: (entry) => (clearTimeout(timer), resolve(entry)) });
         void exited.then((result) => {
           clearTimeout(timer);

@@ -2,6 +2,7 @@ import { create, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
+  createContextValues,
   createHandlerContext,
   createMethodImplSpec,
   createServiceImplSpec,
@@ -25,23 +26,43 @@ export function createInProcessTransport(routes: (router: ConnectRouter) => void
     if (spec === undefined) throw new ConnectError(`${method.parent.typeName}/${method.name} is not implemented`, Code.Unimplemented);
     return spec;
   };
-  const contextFor = (method: DescMethod, signal: AbortSignal | undefined, timeoutMs: number | undefined, header: ConstructorParameters<typeof Headers>[0]) =>
-    createHandlerContext({
+  const contextFor = (method: DescMethod, signal: AbortSignal | undefined, timeoutMs: number | undefined, header: HeadersInit): CallContext => {
+    // With a deadline Connect's own context runs the timer; without one (the facade's calls) a plain
+    // context on the caller's signal saves two AbortControllers and their listeners per call.
+    if (timeoutMs !== undefined && timeoutMs > 0) {
+      const controller = createHandlerContext({
+        service: method.parent,
+        method,
+        protocolName,
+        requestMethod: "POST",
+        url: `/${method.parent.typeName}/${method.name}`,
+        timeoutMs,
+        requestSignal: signal,
+        requestHeader: header,
+      });
+      return { context: controller, end: () => controller.abort() };
+    }
+    const context: HandlerContext = {
       service: method.parent,
       method,
-      protocolName: "in-process",
+      protocolName,
       requestMethod: "POST",
       url: `/${method.parent.typeName}/${method.name}`,
-      timeoutMs,
-      requestSignal: signal,
-      requestHeader: header,
-    });
+      signal: signal ?? neverAborted,
+      timeoutMs: () => undefined,
+      requestHeader: new Headers(header),
+      responseHeader: new Headers(),
+      responseTrailer: new Headers(),
+      values: createContextValues(),
+    };
+    return { context, end: () => undefined };
+  };
 
   return {
     async unary(method, signal, timeoutMs, header, input) {
       const spec = find(method);
       if (spec.kind !== "unary") throw new ConnectError(`${method.name} is not unary`, Code.Unimplemented);
-      const context = contextFor(method, signal, timeoutMs, header);
+      const { context, end } = contextFor(method, signal, timeoutMs, header);
       try {
         const output = await spec.impl(create(method.input, input), context);
         return {
@@ -54,7 +75,7 @@ export function createInProcessTransport(routes: (router: ConnectRouter) => void
         };
       } catch (error) {
         // Over the wire a failed call ends the handler's context; here too, so its listeners let go.
-        context.abort();
+        end();
         throw asWireError(error, context);
       }
     },
@@ -63,7 +84,7 @@ export function createInProcessTransport(routes: (router: ConnectRouter) => void
       if (spec.kind !== "server_streaming") throw new ConnectError(`${method.name} is not server-streaming`, Code.Unimplemented);
       let request: unknown;
       for await (const message of input) request = create(method.input, message);
-      const context = contextFor(method, signal, timeoutMs, header);
+      const { context, end } = contextFor(method, signal, timeoutMs, header);
       const outputs = spec.impl(request as never, context)[Symbol.asyncIterator]();
       // The first message is awaited before answering, as a wire client waits for response headers:
       // handlers set them before their first message, and callers read them in onHeader.
@@ -71,7 +92,7 @@ export function createInProcessTransport(routes: (router: ConnectRouter) => void
       try {
         first = await outputs.next();
       } catch (error) {
-        context.abort();
+        end();
         throw asWireError(error, context);
       }
       return {
@@ -80,7 +101,7 @@ export function createInProcessTransport(routes: (router: ConnectRouter) => void
         method,
         header: context.responseHeader,
         trailer: context.responseTrailer,
-        message: relay(first, outputs, method.output, context),
+        message: relay(first, outputs, method.output, context, end),
       };
     },
   };
@@ -90,7 +111,8 @@ async function* relay<O extends DescMessage>(
   first: IteratorResult<unknown>,
   outputs: AsyncIterator<unknown>,
   schema: O,
-  context: HandlerContext & { abort(reason?: unknown): void },
+  context: HandlerContext,
+  end: () => void,
 ): AsyncGenerator<ReturnType<typeof create<O>>> {
   let finished = first.done === true;
   try {
@@ -102,7 +124,7 @@ async function* relay<O extends DescMessage>(
     // A caller that stops reading cancels the handler, as a reset stream would. A finished call
     // leaves the signal alone: aborting builds a DOMException with a stack trace, per request.
     if (!finished) {
-      context.abort();
+      end();
       await outputs.return?.();
     }
   }
@@ -124,6 +146,17 @@ function asWireError(error: unknown, context?: HandlerContext): ConnectError {
   }
   return wire;
 }
+
+type HeadersInit = ConstructorParameters<typeof Headers>[0];
+
+/** A handler's context and how to end it early. */
+interface CallContext {
+  readonly context: HandlerContext;
+  readonly end: () => void;
+}
+
+const protocolName = "in-process";
+const neverAborted = new AbortController().signal;
 
 /** Records every method a routes function registers, keyed by its descriptor. */
 function collectMethods(routes: (router: ConnectRouter) => void): Map<DescMethod, MethodImplSpec> {

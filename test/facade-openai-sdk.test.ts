@@ -7,7 +7,7 @@ import { startFakeUpstream, type FakeUpstream } from "./support/fake-openai-upst
 import { startMesh, type TestMesh } from "./support/mesh.js";
 
 // The official SDK against the facade of a whole mesh, the upstream a fake that speaks OpenAI's wire format.
-const upstreamKey = "sk-upstream-secret-0123456789";
+const upstreamKey = "sk-fake-upstream-key-0000";
 let upstream: FakeUpstream;
 let spare: FakeUpstream;
 let mesh: TestMesh;

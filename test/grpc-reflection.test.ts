@@ -1,6 +1,4 @@
 import { execFile } from "node:child_process";
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import test, { type ExecutionContext } from "ava";
@@ -14,29 +12,16 @@ import {
   type ServerReflectionResponse,
 } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1Alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { loadConfig } from "../services/common/config.js";
-import { createLogger } from "../services/common/logger.js";
 import { createReflectionServices } from "../services/router/grpc-reflection.js";
-import { routerFiles, startRouter } from "../services/router/server.js";
+import { routerFiles } from "../services/router/server.js";
+import { startTestRouter } from "./support/router-fixture.js";
 
 const run = promisify(execFile);
 const buf = path.resolve("node_modules", ".bin", "buf");
 
-/** The real router on a loopback port chosen by the OS, with a fresh SQLite registry. */
-async function startTestRouter(t: ExecutionContext): Promise<string> {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), "iir-reflection-"));
-  const config = loadConfig({
-    IIR_ROUTER_PORT: "0",
-    SQLITE_DB_PATH: path.join(directory, "iir.db"),
-    LOG_LEVEL: "silent",
-    IIR_HOST: "127.0.0.1",
-  });
-  const router = await startRouter(config, createLogger({ level: config.logLevel, name: "test" }));
-  t.teardown(async () => {
-    await router.close(1000);
-    fs.rmSync(directory, { recursive: true, force: true });
-  });
-  return `http://127.0.0.1:${router.port}`;
+/** Where this file's clients reach a fresh real router. */
+async function routerUrl(t: ExecutionContext): Promise<string> {
+  return `http://127.0.0.1:${(await startTestRouter(t)).port}`;
 }
 
 /** Runs `buf curl` over h2c, as a developer would; the schema comes from server reflection. */
@@ -65,7 +50,7 @@ function fileNames(response: ServerReflectionResponse | undefined): string[] {
 }
 
 test("buf curl lists every service of the router through reflection", async (t) => {
-  const url = await startTestRouter(t);
+  const url = await routerUrl(t);
   const services = (await bufCurl("--list-services", url)).trim().split("\n");
   for (const name of [
     "iir.inference.v1.InferenceService",
@@ -82,7 +67,7 @@ test("buf curl lists every service of the router through reflection", async (t) 
 });
 
 test("buf curl calls methods with the schema it learned by reflection", async (t) => {
-  const url = await startTestRouter(t);
+  const url = await routerUrl(t);
   const health = JSON.parse(await bufCurl("--data", "{}", `${url}/grpc.health.v1.Health/Check`)) as unknown;
   t.deepEqual(health, { status: "SERVING" });
 
@@ -95,7 +80,7 @@ test("buf curl calls methods with the schema it learned by reflection", async (t
 });
 
 test("buf curl shows the router's InvalidArgument for a chat without messages", async (t) => {
-  const url = await startTestRouter(t);
+  const url = await routerUrl(t);
   const data = JSON.stringify({ params: { model: "llama-70b" } });
   const error = await t.throwsAsync(bufCurl("--data", data, `${url}/iir.inference.v1.InferenceService/Chat`));
   const stderr = String((error as Error & { stderr?: string }).stderr);

@@ -25,7 +25,7 @@ interface LoggedMesh {
 
 async function startLoggedMesh(env: Record<string, string> = {}): Promise<LoggedMesh> {
   const lines: string[] = [];
-  const mesh = await startMesh({ OPENAI_BASE_URL: upstream.baseUrl, EXTERNAL_OPENAI_KEY: "sk-upstream-never-logged", LOG_LEVEL: "info", ...env }, { writeLog: (line) => lines.push(line) });
+  const mesh = await startMesh({ OPENAI_BASE_URL: upstream.baseUrl, EXTERNAL_OPENAI_KEY: "sk-fake-upstream-key-0001", LOG_LEVEL: "info", ...env }, { writeLog: (line) => lines.push(line) });
   return {
     mesh,
     client: new OpenAI({ baseURL: mesh.facadeUrl, apiKey: "unused", maxRetries: 0 }),
@@ -63,7 +63,7 @@ test("one JSON line per request with its model, backend, status, latency, first 
   t.true((line.ttftMs as number) <= (line.latencyMs as number));
   t.false("messages" in line);
   t.false(logged.written().includes(prompt), "the prompt text is in no log line");
-  t.false(logged.written().includes("sk-upstream-never-logged"));
+  t.false(logged.written().includes("sk-fake-upstream-key-0001"));
   t.is(logged.requestLines().filter((entry) => entry.requestId === "log-stream-1").length, 1, "exactly one line for the request");
 
   await logged.client.chat.completions.create({ model: "nobody-serves-this", messages: [{ role: "user", content: "x" }] }, { headers: { "x-request-id": "log-404" } }).catch(() => undefined);

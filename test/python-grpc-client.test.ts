@@ -1,11 +1,8 @@
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import test, { type ExecutionContext } from "ava";
-import { loadConfig } from "../services/common/config.js";
-import { createLogger } from "../services/common/logger.js";
-import { startRouter } from "../services/router/server.js";
 import { callWithPython, generatePythonStubs, pythonGrpcMissing } from "./support/python-stubs.js";
+import { startTestRouter } from "./support/router-fixture.js";
 
 const missing = await pythonGrpcMissing();
 if (missing !== undefined && process.env.CI_REQUIRE_SERVICES !== "1") {
@@ -23,21 +20,9 @@ function pythonTest(title: string, body: (t: ExecutionContext) => Promise<void>)
   }
 }
 
-/** The real router on a loopback port chosen by the OS; returns grpcio's `host:port` target. */
-async function startTestRouter(t: ExecutionContext): Promise<string> {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), "iir-python-grpc-"));
-  const config = loadConfig({
-    IIR_ROUTER_PORT: "0",
-    SQLITE_DB_PATH: path.join(directory, "iir.db"),
-    LOG_LEVEL: "silent",
-    IIR_HOST: "127.0.0.1",
-  });
-  const router = await startRouter(config, createLogger({ level: config.logLevel, name: "test" }));
-  t.teardown(async () => {
-    await router.close(1000);
-    fs.rmSync(directory, { recursive: true, force: true });
-  });
-  return `127.0.0.1:${router.port}`;
+/** Where this file's clients reach a fresh real router. */
+async function routerTarget(t: ExecutionContext): Promise<string> {
+  return `127.0.0.1:${(await startTestRouter(t)).port}`;
 }
 
 pythonTest("python grpcio: buf generates the stubs from proto/", async (t) => {
@@ -48,12 +33,12 @@ pythonTest("python grpcio: buf generates the stubs from proto/", async (t) => {
 });
 
 pythonTest("python grpcio: health check says SERVING", async (t) => {
-  const target = await startTestRouter(t);
+  const target = await routerTarget(t);
   t.deepEqual(await callWithPython(target, "grpc.health.v1.Health/Check", {}), [{ message: { status: "SERVING" } }]);
 });
 
 pythonTest("python grpcio: ListModels shows a model registered through RegistryService", async (t) => {
-  const target = await startTestRouter(t);
+  const target = await routerTarget(t);
   t.deepEqual(await callWithPython(target, "iir.inference.v1.InferenceService/ListModels", {}), [{ message: {} }]);
   const model = { name: "llama-70b", provider: "groq", baseUrl: "https://api.groq.com/openai/v1", contextLength: 8192, enabled: true };
   const [upserted] = await callWithPython(target, "iir.registry.v1.RegistryService/UpsertModel", { model });
@@ -63,7 +48,7 @@ pythonTest("python grpcio: ListModels shows a model registered through RegistryS
 });
 
 pythonTest("python grpcio: ChatStream on an unknown model ends with NOT_FOUND and no messages", async (t) => {
-  const target = await startTestRouter(t);
+  const target = await routerTarget(t);
   const request = { params: { model: "no-such-model", messages: [{ role: "ROLE_USER", text: "hello" }] } };
   const lines = await callWithPython(target, "iir.inference.v1.InferenceService/ChatStream", request);
   t.is(lines.length, 1, JSON.stringify(lines));

@@ -1,5 +1,4 @@
 import { FinishReason } from "../../../../gen/iir/inference/v1/inference_pb.js";
-import type { OpenAIFinishReason } from "../../../common/openai-types.js";
 
 /**
  * Finish reason an OpenAI-compatible upstream reported, as the contract's enum. `null`/absent means
@@ -24,21 +23,5 @@ export function finishReasonFromOpenAI(value: unknown): FinishReason {
       return FinishReason.CONTENT_FILTER;
     default:
       return FinishReason.STOP;
-  }
-}
-
-/** The OpenAI `finish_reason` for the contract's enum; `null` while a choice has not finished. */
-export function finishReasonToOpenAI(reason: FinishReason): OpenAIFinishReason | null {
-  switch (reason) {
-    case FinishReason.STOP:
-      return "stop";
-    case FinishReason.LENGTH:
-      return "length";
-    case FinishReason.TOOL_CALLS:
-      return "tool_calls";
-    case FinishReason.CONTENT_FILTER:
-      return "content_filter";
-    default:
-      return null;
   }
 }

@@ -3,7 +3,7 @@ import { Code } from "@connectrpc/connect";
 import { findUpstreamError } from "../../../common/errors.js";
 import { connectErrorFromUpstreamEvent, connectErrorFromUpstreamResponse, isUpstreamErrorEvent } from "./openai-error.js";
 
-const apiKey = "sk-live-abcdef0123456789";
+const apiKey = "sk-fake-test-key-000000";
 
 test("OpenAI's error body keeps message, type, param and code; the status picks the Connect code", (t) => {
   const body = JSON.stringify({ error: { message: "Invalid 'temperature'", type: "invalid_request_error", param: "temperature", code: "invalid_value" } });

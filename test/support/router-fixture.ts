@@ -1,0 +1,24 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { ExecutionContext } from "ava";
+import { loadConfig } from "../../services/common/config.js";
+import { createLogger } from "../../services/common/logger.js";
+import { startRouter } from "../../services/router/server.js";
+
+/** The real router on a loopback port chosen by the OS, with a fresh SQLite registry; stopped when the test ends. */
+export async function startTestRouter(t: ExecutionContext): Promise<{ port: number }> {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), "iir-router-"));
+  const config = loadConfig({
+    IIR_ROUTER_PORT: "0",
+    SQLITE_DB_PATH: path.join(directory, "iir.db"),
+    LOG_LEVEL: "silent",
+    IIR_HOST: "127.0.0.1",
+  });
+  const router = await startRouter(config, createLogger({ level: config.logLevel, name: "test" }));
+  t.teardown(async () => {
+    await router.close(1000);
+    fs.rmSync(directory, { recursive: true, force: true });
+  });
+  return { port: router.port };
+}

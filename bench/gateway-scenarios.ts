@@ -4,13 +4,22 @@ import { startMockUpstream, type MockUpstream } from "./mock-process.js";
 import { establishedConnections, residentMemoryMB, sampleWhile } from "./proc-stats.js";
 import { median, medianFirstByteMs } from "./ttfb.js";
 
-/** A typical small chat request; every request of a run sends exactly this body. */
+/** A typical small chat request; (d) sends exactly this body, so every request is a cache hit. */
 export const chatBody = {
   model: "openai/gpt-4o-mini",
   messages: [
     { role: "system", content: "You are a helpful assistant." },
     { role: "user", content: "Write a haiku about a gateway." },
   ],
+};
+
+/**
+ * What (a)–(c) send: the same request with a number unique to each request at the end of the user's
+ * message (the load generator replaces `__N__`), so the gateways' response cache misses every time.
+ */
+const uniqueChatBody = {
+  ...chatBody,
+  messages: [chatBody.messages[0]!, { role: "user", content: `${chatBody.messages[1]!.content} __N__` }],
 };
 
 /** One scenario at one connection count and one response mode: medians over its runs. */
@@ -77,8 +86,8 @@ export async function measureGateway(options: { quick: boolean }): Promise<Gatew
         cells.push(...(await measureCell(targets, mock, { stream, connections, runs, seconds, warmUpSeconds: options.quick ? 1 : 2 })));
       }
     }
-    const streamBody = JSON.stringify({ ...chatBody, stream: true });
     const samples = options.quick ? 100 : 500;
+    const streamBody = (name: string) => JSON.stringify({ ...(name === "cache" ? chatBody : uniqueChatBody), stream: true });
     const firstByte = await medianFirstByteMs(new Map([...targets.all].map(([name, target]) => [name, target.url])), streamBody, samples);
     const memory = Object.fromEntries([...targets.all].map(([name, target]) => [name, Object.fromEntries([...target.processes].map(([role, iir]) => [role, residentMemoryMB(iir.pid)]))]));
     return {
@@ -117,7 +126,8 @@ async function measureCell(targets: Targets, mock: MockUpstream, plan: CellPlan)
 
 /** One load run against one target, with the mock's count around it and, for (c), the facade's router connections. */
 async function loadRun(targets: Targets, mock: MockUpstream, target: Target, plan: { stream: boolean; connections: number; seconds: number }): Promise<Run> {
-  const body = JSON.stringify(plan.stream ? { ...chatBody, stream: true } : chatBody);
+  const request = target.name === "cache" ? chatBody : uniqueChatBody;
+  const body = JSON.stringify(plan.stream ? { ...request, stream: true } : request);
   const before = await mock.count();
   const { result, max } = await sampleWhile(runLoad({ url: target.url, connections: plan.connections, seconds: plan.seconds, body }), () =>
     target.name === "split" ? establishedConnections(targets.split.facadePid, targets.split.routerPort) : 0);

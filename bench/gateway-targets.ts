@@ -33,7 +33,8 @@ export interface Targets {
 /**
  * Starts the gateways of (b), (c) and (d), all pointed at the mock as the `openai` provider. The
  * agent is off (nothing here should compete for the CPU), but everything else stays as a user runs
- * it: request logging at info (written to /dev/null), API key guards, rate limiting, telemetry.
+ * it: request logging at info (written to /dev/null), API key guards, rate limiting, telemetry, and
+ * the response cache (every request of (a)–(c) is unique, so each is looked up and misses).
  */
 export async function startTargets(mock: MockUpstream): Promise<Targets> {
   const env = { IIR_AGENT_ENABLED: "false", OPENAI_BASE_URL: `${mock.url}/v1`, EXTERNAL_OPENAI_KEY: "x", LOG_LEVEL: "info" };
@@ -47,10 +48,10 @@ export async function startTargets(mock: MockUpstream): Promise<Targets> {
     for (const iir of started) await iir.stop();
   };
   try {
-    const all = await start({ env: { ...env, CACHE_TTL: "0" } });
-    const router = await start({ command: "router", env: { ...env, CACHE_TTL: "0" } });
+    const all = await start({ env });
+    const router = await start({ command: "router", env });
     const facade = await start({ command: "facade", router: router.url, sqliteDbPath: router.sqliteDbPath, env });
-    const cache = await start({ env: { ...env, CACHE_TTL: "3600" } });
+    const cache = await start({ env });
     const chat = (origin: string) => `${origin}/v1/chat/completions`;
     const targets: Target[] = [
       { name: "direct", url: chat(mock.url), processes: new Map() },

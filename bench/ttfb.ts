@@ -23,15 +23,16 @@ export async function firstByteMs(url: string, body: string, agent: http.Agent):
 
 /**
  * Median time to first byte of each target, `count` requests each after `warmUp` uncounted ones,
- * the targets taking turns request by request so drift hits all of them alike.
+ * the targets taking turns request by request so drift hits all of them alike. Each target sends
+ * the body `bodyFor` gives it, with a `__N__` in it replaced by the request's turn.
  */
-export async function medianFirstByteMs(targets: ReadonlyMap<string, string>, body: string, count: number, warmUp = 20): Promise<Map<string, number>> {
+export async function medianFirstByteMs(targets: ReadonlyMap<string, string>, bodyFor: (name: string) => string, count: number, warmUp = 20): Promise<Map<string, number>> {
   const agents = new Map([...targets.keys()].map((name) => [name, new http.Agent({ keepAlive: true, maxSockets: 1 })]));
   const samples = new Map<string, number[]>([...targets.keys()].map((name) => [name, []]));
   try {
     for (let turn = 0; turn < warmUp + count; turn++) {
       for (const [name, url] of targets) {
-        const ms = await firstByteMs(url, body, agents.get(name)!);
+        const ms = await firstByteMs(url, bodyFor(name).replace("__N__", `ttfb-${turn}`), agents.get(name)!);
         if (turn >= warmUp) samples.get(name)!.push(ms);
       }
     }

@@ -1,8 +1,31 @@
--- wrk script for `npm run bench`: every request is a POST of the same body (BENCH_BODY), and the
--- summary is printed as one JSON line that bench/load-generator.ts parses. Latencies are in µs.
+-- wrk script for `npm run bench`: every request is a POST of BENCH_BODY. A `__N__` in the body is
+-- replaced per request by a number unique across wrk's threads, so the gateway's response cache
+-- looks every request up and misses; without it every request sends the same bytes. The summary is
+-- printed as one JSON line that bench/load-generator.ts parses. Latencies are in µs.
 wrk.method = "POST"
-wrk.body = os.getenv("BENCH_BODY")
 wrk.headers["Content-Type"] = "application/json"
+local body = os.getenv("BENCH_BODY")
+local marker = string.find(body, "__N__", 1, true)
+local before, after
+if marker ~= nil then
+  before = string.sub(body, 1, marker - 1)
+  after = string.sub(body, marker + 5)
+else
+  wrk.body = body
+end
+
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_id", threads)
+end
+
+local counter = 0
+function request()
+  if before == nil then return wrk.request() end
+  counter = counter + 1
+  return wrk.format(nil, nil, nil, before .. thread_id .. "-" .. counter .. after)
+end
 
 function done(summary, latency, requests)
   local errors = summary.errors

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Client } from "@connectrpc/connect";
 import type { InferenceService } from "../gen/iir/inference/v1/inference_pb.js";
@@ -64,6 +65,36 @@ export interface RequestFacts {
   messages?: unknown;
 }
 
+/** What every facade handler may use of a request: Node's own objects, plus express's `locals`. */
+type Handler = (request: Request, response: Response, next: NextFunction) => unknown;
+
+/** The path the chat completions route answers without express. */
+const chatCompletionsPath = "/v1/chat/completions";
+
+/**
+ * The facade's request listener. `POST /v1/chat/completions`, the hot path, runs its handlers
+ * (request bookkeeping, auth, rate limits, the route) directly; express's router, which walks every
+ * layer and re-prototypes request and response, serves every other route. Both run the same
+ * handlers, so answers, headers, logs and metrics are the same either way.
+ */
+export function createFacadeHandler(deps: FacadeDeps): (request: IncomingMessage, response: ServerResponse) => void {
+  const app = createFacadeApp(deps);
+  const chat: Handler[] = [];
+  if (deps.auth !== undefined) chat.push(deps.auth);
+  if (deps.rateLimiter !== undefined) chat.push(deps.rateLimiter);
+  chat.push(createChatCompletionsHandler(deps));
+  const fail = (error: unknown, response: Response) => answerError(deps, error, response);
+  return (request, response) => {
+    if (request.method !== "POST" || request.url !== chatCompletionsPath) {
+      app(request, response);
+      return;
+    }
+    const locals = { facts: beginRequest(deps, request, response) };
+    Object.assign(response, { locals });
+    runHandlers(chat, request as Request, response as Response, fail);
+  };
+}
+
 /** The OpenAI REST facade as an express app. */
 export function createFacadeApp(deps: FacadeDeps): express.Express {
   const app = express();
@@ -71,21 +102,7 @@ export function createFacadeApp(deps: FacadeDeps): express.Express {
   app.disable("etag");
   app.set("query parser", false);
   app.use((request: Request, response: Response, next: NextFunction) => {
-    const started = performance.now();
-    const facts: RequestFacts = { requestId: resolveRequestId(request.headers["x-request-id"]), startedAt: started };
-    response.locals.facts = facts;
-    response.setHeader("x-request-id", facts.requestId);
-    const observed = deps.observer?.begin(request, facts);
-    response.once("close", () => {
-      const outcome: RequestOutcome = {
-        method: request.method,
-        path: request.path,
-        status: response.writableFinished ? response.statusCode : 499,
-        durationMs: performance.now() - started,
-      };
-      observed?.(outcome);
-      deps.log(requestLogEntry(facts, outcome));
-    });
+    response.locals.facts = beginRequest(deps, request, response);
     next();
   });
   app.get("/health", (_request, response) => sendJson(response, 200, { status: "ok" }));
@@ -96,23 +113,76 @@ export function createFacadeApp(deps: FacadeDeps): express.Express {
   if (deps.handleMetrics !== undefined) app.get("/metrics", deps.handleMetrics);
   if (deps.auth !== undefined) app.use("/v1", deps.auth);
   if (deps.rateLimiter !== undefined) app.use("/v1", deps.rateLimiter);
-  app.post("/v1/chat/completions", createChatCompletionsHandler(deps));
+  app.post(chatCompletionsPath, createChatCompletionsHandler(deps));
   const models = createModelRoutes(deps.inference);
   app.get("/v1/models", models.list);
   app.get("/v1/models/*id", models.get);
   app.use((request: Request, _response: Response, next: NextFunction) => {
     next(new OpenAIHttpError(404, `Invalid URL (${request.method} ${request.path})`, "invalid_request_error"));
   });
-  app.use((error: unknown, _request: Request, response: Response, _next: NextFunction) => {
-    const answer = errorAnswerFromUnknown(error);
-    const facts = response.locals.facts as RequestFacts | undefined;
-    if (facts !== undefined) facts.errorType = answer.body.error.type;
-    if (answer.status >= 500) deps.logError?.(facts?.requestId ?? "", error);
-    if (response.headersSent) {
-      response.destroy();
+  app.use((error: unknown, _request: Request, response: Response, _next: NextFunction) => answerError(deps, error, response));
+  return app;
+}
+
+/**
+ * Starts a request's bookkeeping: its facts, its `x-request-id`, and, when the response closes, its
+ * metrics, span and log line.
+ */
+function beginRequest(deps: FacadeDeps, request: IncomingMessage, response: ServerResponse): RequestFacts {
+  const started = performance.now();
+  const facts: RequestFacts = { requestId: resolveRequestId(request.headers["x-request-id"]), startedAt: started };
+  response.setHeader("x-request-id", facts.requestId);
+  const method = request.method ?? "GET";
+  const path = pathOf(request.url ?? "/");
+  const observed = deps.observer?.begin(request, facts, path);
+  response.once("close", () => {
+    const outcome: RequestOutcome = {
+      method,
+      path,
+      status: response.writableFinished ? response.statusCode : 499,
+      durationMs: performance.now() - started,
+    };
+    observed?.(outcome);
+    deps.log(requestLogEntry(facts, outcome));
+  });
+  return facts;
+}
+
+/** Runs handlers in order, each calling `next()` to go on or `next(error)` to stop with an error. */
+function runHandlers(handlers: readonly Handler[], request: Request, response: Response, fail: (error: unknown, response: Response) => void): void {
+  let index = 0;
+  const next: NextFunction = (error?: unknown) => {
+    if (error !== undefined && error !== null) {
+      fail(error, response);
       return;
     }
-    sendErrorAnswer(response, answer);
-  });
-  return app;
+    const handler = handlers[index++];
+    if (handler === undefined) return;
+    try {
+      const result = handler(request, response, next);
+      if (result instanceof Promise) result.catch(next);
+    } catch (thrown) {
+      next(thrown);
+    }
+  };
+  next();
+}
+
+/** The error answer of a failed request, in OpenAI's shape; after the headers went out, only a cut connection is left. */
+function answerError(deps: FacadeDeps, error: unknown, response: Response): void {
+  const answer = errorAnswerFromUnknown(error);
+  const facts = response.locals.facts as RequestFacts | undefined;
+  if (facts !== undefined) facts.errorType = answer.body.error.type;
+  if (answer.status >= 500) deps.logError?.(facts?.requestId ?? "", error);
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  sendErrorAnswer(response, answer);
+}
+
+/** A request target's path, without its query. */
+function pathOf(url: string): string {
+  const query = url.indexOf("?");
+  return query === -1 ? url : url.slice(0, query);
 }

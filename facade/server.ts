@@ -7,7 +7,7 @@ import type { Config } from "../services/common/config.js";
 import type { Logger } from "../services/common/logger.js";
 import { createTelemetry, type Telemetry } from "../services/common/telemetry/telemetry.js";
 import { createAccessGuards } from "./access-guards.js";
-import { createFacadeApp } from "./app.js";
+import { createFacadeHandler } from "./app.js";
 import { createFacadeMetrics } from "./telemetry/facade-metrics.js";
 import { createRequestObserver } from "./telemetry/request-observer.js";
 
@@ -29,7 +29,7 @@ export async function startFacade(options: { config: Config; transport: Transpor
   if (guards.isOpen()) {
     logger.warn("the facade is open to anyone: no API keys exist and IIR_REQUIRE_AUTH is not set; create one with `iir keys create --name NAME`");
   }
-  const app = createFacadeApp({
+  const handler = createFacadeHandler({
     auth: guards.auth,
     rateLimiter: guards.rateLimiter,
     inference: createClient(InferenceService, transport),
@@ -45,11 +45,11 @@ export async function startFacade(options: { config: Config; transport: Transpor
         return false;
       }
     },
-    log: (entry) => logger.info("request", { ...entry }),
+    log: (entry) => logger.info("request", entry as unknown as Record<string, unknown>),
     logError: (requestId, error) =>
       logger.error("request failed", { requestId, error: error instanceof Error ? error.message : String(error), code: (error as { code?: unknown }).code }),
   });
-  const server = http.createServer({ keepAliveTimeout: 65_000 }, app);
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, handler);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.facadePort, config.host, () => {

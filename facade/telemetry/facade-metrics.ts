@@ -17,7 +17,33 @@ const tokenBuckets = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 10485
 // The gateway's own time is meant to be small: finer buckets below a millisecond.
 const overheadBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
-const cacheResults = new Set(["hit", "miss", "bypass"]);
+const cacheResults = new Map(["hit", "miss", "bypass"].map((result) => [result, { result }]));
+const otherCacheResult = { result: "other" };
+
+/** A request's metric attributes, and those of its input and output token counts. */
+interface LabelSet {
+  readonly attributes: Attributes;
+  readonly input: Attributes;
+  readonly output: Attributes;
+}
+
+// Labels are bounded (see below), so every combination is built once and kept.
+const maximumLabelSets = 10_000;
+
+function createLabelSets(): (model: string, backend: string, status: number) => LabelSet {
+  const sets = new Map<string, LabelSet>();
+  return (model, backend, status) => {
+    const key = `${model}\u0000${backend}\u0000${status}`;
+    let set = sets.get(key);
+    if (set === undefined) {
+      const attributes: Attributes = { [genAi.operationName]: chatOperation, [genAi.requestModel]: model, backend, status: String(status) };
+      set = { attributes, input: { ...attributes, [genAi.tokenType]: "input" }, output: { ...attributes, [genAi.tokenType]: "output" } };
+      if (sets.size >= maximumLabelSets) sets.clear();
+      sets.set(key, set);
+    }
+    return set;
+  };
+}
 
 /**
  * The facade's instruments: the GenAI server metrics, token usage, and IIR's request, cache and
@@ -52,14 +78,10 @@ export function createFacadeMetrics(meter: Meter): FacadeMetrics {
     description: "A request's time minus the time the router spent waiting on backends",
     advice: { explicitBucketBoundaries: overheadBuckets },
   });
+  const labels = createLabelSets();
   return {
     record(facts, outcome) {
-      const attributes: Attributes = {
-        [genAi.operationName]: chatOperation,
-        [genAi.requestModel]: facts.modelLabel ?? otherModelLabel,
-        backend: facts.backend || "none",
-        status: String(outcome.status),
-      };
+      const { attributes, input, output } = labels(facts.modelLabel ?? otherModelLabel, facts.backend || "none", outcome.status);
       requests.add(1, attributes);
       duration.record(outcome.durationMs / 1000, attributes);
       // Only a stream shows when its first token came; a whole answer's time is its duration.
@@ -68,9 +90,9 @@ export function createFacadeMetrics(meter: Meter): FacadeMetrics {
         const later = (facts.completionTokens ?? 0) - 1;
         if (later > 0) perToken.record((outcome.durationMs - facts.firstTokenMs) / 1000 / later, attributes);
       }
-      if (facts.promptTokens !== undefined) tokens.record(facts.promptTokens, { ...attributes, [genAi.tokenType]: "input" });
-      if (facts.completionTokens !== undefined) tokens.record(facts.completionTokens, { ...attributes, [genAi.tokenType]: "output" });
-      if (facts.cache !== undefined) cache.add(1, { result: cacheResults.has(facts.cache) ? facts.cache : "other" });
+      if (facts.promptTokens !== undefined) tokens.record(facts.promptTokens, input);
+      if (facts.completionTokens !== undefined) tokens.record(facts.completionTokens, output);
+      if (facts.cache !== undefined) cache.add(1, cacheResults.get(facts.cache) ?? otherCacheResult);
       if (facts.backendMs !== undefined) overhead.record(Math.max(0, outcome.durationMs - facts.backendMs) / 1000, attributes);
     },
   };

@@ -1,5 +1,5 @@
 import { SpanKind, SpanStatusCode, type Span } from "@opentelemetry/api";
-import type { Request } from "express";
+import type { IncomingMessage } from "node:http";
 import { chatOperation, chatSpanName, genAi } from "../../services/common/telemetry/genai.js";
 import type { Tracing } from "../../services/common/telemetry/tracing.js";
 import type { RequestFacts } from "../app.js";
@@ -8,9 +8,12 @@ import type { FacadeMetrics } from "./facade-metrics.js";
 
 /** Metrics and traces of the facade's requests. */
 export interface RequestObserver {
-  /** Called as a request arrives; the function it returns is called once, when the response closes. */
-  begin(request: Request, facts: RequestFacts): (outcome: RequestOutcome) => void;
+  /** Called as a request for `path` arrives; the function it returns is called once, when the response closes. */
+  begin(request: RoutedRequest, facts: RequestFacts, path: string): (outcome: RequestOutcome) => void;
 }
+
+/** A request as the observer sees it: express's matched route, when express routed it. */
+type RoutedRequest = IncomingMessage & { route?: unknown };
 
 /**
  * Records chat completion metrics from the request's facts when it ends. With tracing, every /v1
@@ -22,14 +25,14 @@ export function createRequestObserver(deps: { metrics?: FacadeMetrics; tracing?:
     if (isChatCompletion(outcome)) deps.metrics?.record(facts, outcome);
   };
   return {
-    begin(request, facts) {
+    begin(request, facts, path) {
       const tracing = deps.tracing;
-      if (tracing === undefined || !request.path.startsWith("/v1/")) return (outcome) => record(facts, outcome);
+      if (tracing === undefined || !path.startsWith("/v1/")) return (outcome) => record(facts, outcome);
       const span = tracing.startSpan(
         "iir.facade",
-        request.method,
+        request.method ?? "GET",
         SpanKind.SERVER,
-        { "http.request.method": request.method, "url.path": request.path, "iir.request_id": facts.requestId },
+        { "http.request.method": request.method, "url.path": path, "iir.request_id": facts.requestId },
         tracing.extract(request.headers),
       );
       facts.traceHeaders = tracing.headersFor(span);
@@ -42,7 +45,7 @@ export function createRequestObserver(deps: { metrics?: FacadeMetrics; tracing?:
   };
 }
 
-function endSpan(span: Span, facts: RequestFacts, outcome: RequestOutcome, request: Request): void {
+function endSpan(span: Span, facts: RequestFacts, outcome: RequestOutcome, request: RoutedRequest): void {
   if (facts.model !== undefined) {
     span.updateName(chatSpanName(facts.model));
     span.setAttributes({ [genAi.operationName]: chatOperation, [genAi.requestModel]: facts.model });

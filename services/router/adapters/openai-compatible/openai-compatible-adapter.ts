@@ -1,5 +1,6 @@
 import http from "node:http";
 import https from "node:https";
+import { urlToHttpOptions } from "node:url";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ChatParams, ChatResponse, ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
 import { partsFromChatResponse } from "../../../common/chat-response-parts.js";
@@ -103,8 +104,8 @@ interface UpstreamAnswer {
 }
 
 async function postJson(agents: Agents, target: ChatTarget, body: string, signal: AbortSignal, timeoutMs: number): Promise<UpstreamAnswer> {
-  const url = new URL(`${target.baseUrl}/chat/completions`);
-  const secure = url.protocol === "https:";
+  const endpoint = endpointOf(target.baseUrl);
+  const secure = endpoint.secure;
   const headers: http.OutgoingHttpHeaders = {
     // First, so that nothing passed along (trace context) can replace what the request needs.
     ...target.headers,
@@ -116,7 +117,7 @@ async function postJson(agents: Agents, target: ChatTarget, body: string, signal
   let detachAbort = () => {};
   const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
-    const request = (secure ? https : http).request(url, { method: "POST", headers, agent: secure ? agents.https : agents.http });
+    const request = (secure ? https : http).request({ ...endpoint.options, method: "POST", headers, agent: secure ? agents.https : agents.http });
     // Abort is wired by hand rather than with the `signal` option, which stays attached after the
     // answer and would then destroy a socket already back in the pool (the handler's signal also
     // fires after a normal finish). Destroyed without an error: the reader maps it to Canceled.
@@ -158,25 +159,64 @@ async function postJson(agents: Agents, target: ChatTarget, body: string, signal
 
 function ignore(): void {}
 
-/** Reads a whole body as text; past `limit` bytes the rest is dropped (errors) or refused (answers). */
-async function readBody(response: http.IncomingMessage, limit: number, target: ChatTarget, signal: AbortSignal, timeoutMs: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of withIdleTimeout(response, timeoutMs, target)) {
-      const buffer = chunk as Buffer;
-      size += buffer.length;
-      if (size > limit) {
-        response.destroy();
-        if (limit === maximumErrorBodyBytes) break;
-        throw new ConnectError(`${target.provider} upstream answer is larger than ${limit} bytes`, Code.Unavailable);
-      }
-      chunks.push(buffer);
-    }
-  } catch (error) {
-    throw failure(error, target, signal);
+/** Where a base URL's chat completions are POSTed, as request options; parsed once per base URL. */
+interface Endpoint {
+  readonly secure: boolean;
+  readonly options: http.RequestOptions;
+}
+
+const endpoints = new Map<string, Endpoint>();
+// Base URLs come from configuration and the registry; this only bounds a registry that churns.
+const maximumEndpoints = 1000;
+
+function endpointOf(baseUrl: string): Endpoint {
+  let endpoint = endpoints.get(baseUrl);
+  if (endpoint === undefined) {
+    const url = new URL(`${baseUrl}/chat/completions`);
+    endpoint = { secure: url.protocol === "https:", options: urlToHttpOptions(url) };
+    if (endpoints.size >= maximumEndpoints) endpoints.clear();
+    endpoints.set(baseUrl, endpoint);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  return endpoint;
+}
+
+/**
+ * Reads a whole body as text; past `limit` bytes the rest is dropped (errors) or refused (answers).
+ * Event listeners rather than `for await`: an answer is usually one chunk, and an async iterator
+ * costs more than reading it.
+ */
+function readBody(response: http.IncomingMessage, limit: number, target: ChatTarget, signal: AbortSignal, timeoutMs: number): Promise<string> {
+  withIdleTimeout(response, timeoutMs, target);
+  return new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const text = () => (chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks, size).toString("utf8"));
+    const settle = (error: unknown) => {
+      response.off("data", onData);
+      response.off("end", onEnd);
+      response.off("error", onError);
+      response.off("close", onClose);
+      if (error === undefined) resolve(text());
+      else reject(failure(error, target, signal));
+    };
+    const onData = (chunk: Buffer) => {
+      if (size + chunk.length > limit) {
+        response.destroy();
+        settle(limit === maximumErrorBodyBytes ? undefined : new ConnectError(`${target.provider} upstream answer is larger than ${limit} bytes`, Code.Unavailable));
+        return;
+      }
+      size += chunk.length;
+      chunks.push(chunk);
+    };
+    const onEnd = () => settle(undefined);
+    const onError = (error: unknown) => settle(error);
+    // Closed before its end without an error: destroyed by an abort.
+    const onClose = () => settle(Object.assign(new Error("the upstream answer ended early"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
+    response.on("data", onData);
+    response.once("end", onEnd);
+    response.once("error", onError);
+    response.once("close", onClose);
+  });
 }
 
 /** The body, whose silence longer than timeoutMs ends it with DeadlineExceeded. */

@@ -7,6 +7,7 @@ import { resolveRequestId } from "./request-id.js";
 import { requestLogEntry, type RequestLogEntry, type RequestOutcome } from "./request-log.js";
 import { createChatCompletionsHandler } from "./routes/chat-completions.js";
 import { createModelRoutes } from "./routes/models.js";
+import type { RouterChat } from "./router-chat.js";
 import { sendJson } from "./send-json.js";
 import type { RequestObserver } from "./telemetry/request-observer.js";
 import type { TraceHeaders } from "../services/common/telemetry/tracing.js";
@@ -17,6 +18,8 @@ export type { RequestLogEntry } from "./request-log.js";
 export interface FacadeDeps {
   /** The router's InferenceService, in-process or over h2c. */
   readonly inference: Client<typeof InferenceService>;
+  /** The same service's Chat and ChatStream, called on its transport directly (the hot path). */
+  readonly router: RouterChat;
   readonly maxBodyBytes: number;
   /** Whether the router answers its health check. */
   readonly checkReady: () => Promise<boolean>;

@@ -8,6 +8,7 @@ import type { Logger } from "../services/common/logger.js";
 import { createTelemetry, type Telemetry } from "../services/common/telemetry/telemetry.js";
 import { createAccessGuards } from "./access-guards.js";
 import { createFacadeHandler } from "./app.js";
+import { createRouterChat } from "./router-chat.js";
 import { createFacadeMetrics } from "./telemetry/facade-metrics.js";
 import { createRequestObserver } from "./telemetry/request-observer.js";
 
@@ -33,6 +34,7 @@ export async function startFacade(options: { config: Config; transport: Transpor
     auth: guards.auth,
     rateLimiter: guards.rateLimiter,
     inference: createClient(InferenceService, transport),
+    router: createRouterChat(transport),
     maxBodyBytes: config.maxBodyBytes,
     observer: createRequestObserver({ metrics: createFacadeMetrics(telemetry.metrics.meter("iir.facade")), tracing: telemetry.tracing }),
     handleMetrics: (request, response) => telemetry.metrics.handleScrape(request, response),

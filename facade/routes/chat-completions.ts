@@ -37,23 +37,20 @@ export function createChatCompletionsHandler(deps: FacadeDeps) {
     // The client's cache directives (no-cache, no-store) reach the router's response cache.
     const cacheControl = request.headers["cache-control"];
     if (cacheControl !== undefined) headers["cache-control"] = cacheControl;
-    const callOptions = {
-      signal,
-      headers,
-      onHeader: (received: Headers) => {
-        readRouterMetadata(facts, received);
-        const cache = received.get(cacheHeader);
-        if (cache !== null) {
-          facts.cache = cache;
-          response.setHeader("x-iir-cache", cache);
-        }
-      },
-      onTrailer: (received: Headers) => readRouterMetadata(facts, received),
+    const readHeader = (received: Headers) => {
+      readRouterMetadata(facts, received);
+      const cache = received.get(cacheHeader);
+      if (cache !== null) {
+        facts.cache = cache;
+        response.setHeader("x-iir-cache", cache);
+      }
     };
     const identity = { id: createCompletionId(), created: Math.floor(Date.now() / 1000), requestedModel: converted.params.model };
     if (!converted.stream) {
       try {
-        const answer = await deps.inference.chat({ params: converted.params }, callOptions);
+        const { header, trailer, message: answer } = await deps.router.chat({ params: converted.params }, signal, headers);
+        readHeader(header);
+        readRouterMetadata(facts, trailer);
         facts.backend = answer.backend;
         facts.firstTokenMs = performance.now() - facts.startedAt;
         facts.promptTokens = answer.usage?.promptTokens;
@@ -68,7 +65,9 @@ export function createChatCompletionsHandler(deps: FacadeDeps) {
     }
     const writer = createSseWriter(response, { ...identity, includeUsage: converted.includeUsage });
     try {
-      for await (const part of deps.inference.chatStream({ params: converted.params }, callOptions)) {
+      const stream = await deps.router.chatStream({ params: converted.params }, signal, headers);
+      readHeader(stream.header);
+      for await (const part of stream.message) {
         if (!writer.started) facts.backend = part.backend;
         if (facts.firstTokenMs === undefined && (part.event.case === "text" || part.event.case === "toolCall")) {
           facts.firstTokenMs = performance.now() - facts.startedAt;
@@ -81,6 +80,7 @@ export function createChatCompletionsHandler(deps: FacadeDeps) {
         if (wait !== undefined) await wait;
         if (signal.aborted) return;
       }
+      readRouterMetadata(facts, stream.trailer);
       writer.finish();
     } catch (error) {
       readRouterErrorMetadata(facts, error);

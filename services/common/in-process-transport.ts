@@ -1,4 +1,4 @@
-import { create, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
+import { create, type DescMessage, type DescMethod, type MessageShape } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -85,11 +85,12 @@ export function createInProcessTransport(routes: (router: ConnectRouter) => void
       let request: unknown;
       for await (const message of input) request = create(method.input, message);
       const { context, end } = contextFor(method, signal, timeoutMs, header);
-      const outputs = spec.impl(request as never, context)[Symbol.asyncIterator]();
       // The first message is awaited before answering, as a wire client waits for response headers:
       // handlers set them before their first message, and callers read them in onHeader.
+      let outputs: AsyncIterator<unknown>;
       let first: IteratorResult<unknown>;
       try {
+        outputs = spec.impl(request as never, context)[Symbol.asyncIterator]();
         first = await outputs.next();
       } catch (error) {
         end();
@@ -107,27 +108,57 @@ export function createInProcessTransport(routes: (router: ConnectRouter) => void
   };
 }
 
-async function* relay<O extends DescMessage>(
+/**
+ * The handler's messages as the caller's stream. Hand-written rather than a generator, which would
+ * cost a few promises per message: each result is handed on as it is, converted only when the
+ * handler yielded a plain object rather than a message.
+ */
+function relay<O extends DescMessage>(
   first: IteratorResult<unknown>,
   outputs: AsyncIterator<unknown>,
   schema: O,
   context: HandlerContext,
   end: () => void,
-): AsyncGenerator<ReturnType<typeof create<O>>> {
-  let finished = first.done === true;
-  try {
-    for (let next = first; !next.done; next = await outputs.next()) yield create(schema, next.value as never);
-    finished = true;
-  } catch (error) {
-    throw asWireError(error, context);
-  } finally {
-    // A caller that stops reading cancels the handler, as a reset stream would. A finished call
-    // leaves the signal alone: aborting builds a DOMException with a stack trace, per request.
-    if (!finished) {
-      end();
-      await outputs.return?.();
+): AsyncIterable<MessageShape<O>> {
+  let pending: IteratorResult<unknown> | undefined = first;
+  let finished = false;
+  const onResult = (result: IteratorResult<unknown>): IteratorResult<MessageShape<O>> => {
+    if (result.done === true) {
+      finished = true;
+      return result as IteratorResult<MessageShape<O>>;
     }
-  }
+    const message = create(schema, result.value as never);
+    return (message === result.value ? result : { done: false, value: message }) as IteratorResult<MessageShape<O>>;
+  };
+  const onError = (error: unknown): never => {
+    finished = true;
+    end();
+    throw asWireError(error, context);
+  };
+  // A caller that stops reading cancels the handler, as a reset stream would. A finished call
+  // leaves the signal alone: aborting builds a DOMException with a stack trace, per request.
+  const stop = async (): Promise<void> => {
+    if (finished) return;
+    finished = true;
+    end();
+    await outputs.return?.();
+  };
+  const iterator: AsyncIterator<MessageShape<O>> = {
+    next() {
+      if (pending !== undefined) {
+        const result = pending;
+        pending = undefined;
+        return Promise.resolve(onResult(result));
+      }
+      if (finished) return Promise.resolve({ done: true, value: undefined });
+      return outputs.next().then(onResult, onError);
+    },
+    async return(value?: unknown) {
+      await stop();
+      return { done: true, value: value as MessageShape<O> };
+    },
+  };
+  return { [Symbol.asyncIterator]: () => iterator };
 }
 
 /**

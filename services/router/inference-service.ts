@@ -14,6 +14,8 @@ import type { LiveAgent } from "./agents/agent-directory.js";
 import type { RouteCandidate, RouteResolver } from "./routing/resolve-route.js";
 import { validateChatParams } from "../common/validate-chat-params.js";
 import { createCachedChat, type CacheSettings } from "./cache/cached-chat.js";
+import { deferIterable } from "../common/async-iterables.js";
+import { observeIterable } from "../common/telemetry/observe-iterable.js";
 
 /** What the router's InferenceService needs. */
 export interface InferenceServiceDeps {
@@ -40,13 +42,17 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
       const params = request.params;
       return cached.chat(params, context, () => {
         const candidates = resolveFor(deps, params.model, context);
+        if (candidates.length === 1) return answer(candidates[0]!, params, context);
         return attemptInOrder(candidates, context, (candidate) => answer(candidate, params, context));
       });
     },
-    async *chatStream(request, context) {
-      validateChatParams(request.params);
-      const params = request.params;
-      yield* cached.chatStream(params, context, () => streamFromCandidates(deps, params, context));
+    chatStream(request, context) {
+      // Not a generator: each part would pass through one more; the parts are handed on as they come.
+      return deferIterable(async () => {
+        validateChatParams(request.params);
+        const params = request.params;
+        return cached.chatStream(params, context, () => streamFromCandidates(deps, params, context));
+      });
     },
     async listModels() {
       const models = deps.listModels().filter((model) => model.enabled);
@@ -72,8 +78,15 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
 }
 
 /** Streams from the first candidate that starts; later ones only while nothing reached the client. */
-async function* streamFromCandidates(deps: InferenceServiceDeps, params: ChatParams, context: HandlerContext): AsyncGenerator<ChatStreamResponse> {
+function streamFromCandidates(deps: InferenceServiceDeps, params: ChatParams, context: HandlerContext): AsyncIterable<ChatStreamResponse> {
   const candidates = resolveFor(deps, params.model, context);
+  if (candidates.length !== 1) return streamWithFallbacks(candidates, params, context);
+  const candidate = candidates[0]!;
+  const parts = candidate.adapter.chatStream(params, candidate.target, context.signal);
+  return candidate.begin === undefined ? parts : observeIterable(parts, { end: candidate.begin() });
+}
+
+async function* streamWithFallbacks(candidates: readonly RouteCandidate[], params: ChatParams, context: HandlerContext): AsyncGenerator<ChatStreamResponse> {
   for (let index = 0; index < candidates.length; index++) {
     const candidate = candidates[index]!;
     let started = false;

@@ -1,6 +1,8 @@
 import type { HandlerContext } from "@connectrpc/connect";
 import { FinishReason, type ChatParams, type ChatResponse, type ChatStreamResponse } from "../../../gen/iir/inference/v1/inference_pb.js";
 import { createChatResponseAssembler, partsFromChatResponse } from "../../common/chat-response-parts.js";
+import { iterableOf } from "../../common/async-iterables.js";
+import { observeIterable } from "../../common/telemetry/observe-iterable.js";
 import { cacheKeyFor } from "./cache-key.js";
 import type { ResponseCache } from "./response-cache.js";
 
@@ -24,7 +26,8 @@ type Policy = { lookup: boolean; store: boolean };
 /** Wraps the router's answer paths with the response cache. */
 export interface CachedChat {
   chat(params: ChatParams, context: HandlerContext, answer: () => Promise<ChatResponse>): Promise<ChatResponse>;
-  chatStream(params: ChatParams, context: HandlerContext, answer: () => AsyncIterable<ChatStreamResponse>): AsyncIterable<ChatStreamResponse>;
+  /** Resolves, after the lookup, to the parts to stream: a hit's, or `answer()`'s (stored once complete). */
+  chatStream(params: ChatParams, context: HandlerContext, answer: () => AsyncIterable<ChatStreamResponse>): Promise<AsyncIterable<ChatStreamResponse>>;
 }
 
 const cacheableReasons = new Set([FinishReason.STOP, FinishReason.LENGTH, FinishReason.TOOL_CALLS]);
@@ -66,27 +69,27 @@ export function createCachedChat(settings: CacheSettings | undefined): CachedCha
       if (policy.store) await store(key, response);
       return response;
     },
-    async *chatStream(params, context, answer) {
+    async chatStream(params, context, answer) {
       const policy = policyOf(context);
       const key = policy.store ? cacheKeyFor(params) : "";
       const hit = await lookup(policy, key);
       if (hit !== undefined) {
         report(context, "hit");
-        yield* partsFromChatResponse(hit, true);
-        return;
+        return iterableOf(partsFromChatResponse(hit, true));
       }
       report(context, policy.store ? "miss" : "bypass");
-      if (!policy.store) {
-        yield* answer();
-        return;
-      }
+      if (!policy.store) return answer();
       const assembler = createChatResponseAssembler();
-      for await (const part of answer()) {
-        assembler.add(part);
-        yield part;
-      }
-      const { response, finished } = assembler.result();
-      if (finished) await store(key, response);
+      // Parts pass through as they come; the answer is assembled beside them and stored once the
+      // stream finished. Storing never fails (the stores swallow their errors) and does not hold up
+      // the stream's end; the in-process tier has the entry before the last part is handed on.
+      return observeIterable(answer(), {
+        value: (part) => assembler.add(part),
+        done: () => {
+          const { response, finished } = assembler.result();
+          if (finished) void store(key, response);
+        },
+      });
     },
   };
 }

@@ -39,7 +39,8 @@ export async function startIirProcess(options: IirProcessOptions = {}): Promise<
   const facadePort = await freePort();
   const routerPort = await freePort();
   const args = command === "facade" && options.router !== undefined ? ["facade", "--router", options.router] : [command];
-  const child = spawnTracked(process.execPath, [binary, ...args], {
+  // As `npm start` runs it (package.json).
+  const child = spawnTracked(process.execPath, ["--max-semi-space-size=4", binary, ...args], {
     env: {
       ...process.env,
       IIR_HOST: "127.0.0.1",

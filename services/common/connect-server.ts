@@ -36,7 +36,9 @@ export async function listenConnect(options: ConnectServerOptions): Promise<Conn
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
-  const server = net.createServer((socket) => {
+  // Without Nagle's algorithm, as http.createServer accepts its own sockets: small frames and
+  // answers go out as they are written instead of waiting on the peer's delayed ACK.
+  const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     // Sniff with 'readable' + read(), never 'data': a flowing socket would hand its bytes to

@@ -32,6 +32,8 @@ export function loadGeneratorName(): "wrk" | "node" {
   return fs.existsSync(wrkPath) ? "wrk" : "node";
 }
 
+let runs = 0;
+
 /** Runs the load generator in its own process and parses its one-line JSON summary. */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const seconds = String(Math.max(1, Math.round(options.seconds)));
@@ -39,7 +41,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     loadGeneratorName() === "wrk"
       ? [wrkPath, ["-t1", `-c${options.connections}`, `-d${seconds}s`, "--timeout", "10s", "-s", path.join(here, "wrk-post.lua"), options.url]]
       : [process.execPath, ["--import", "tsx", path.join(here, "node-load.ts"), options.url, String(options.connections), seconds]];
-  const child = spawnTracked(command, args, { env: { ...process.env, BENCH_BODY: options.body }, stdio: ["ignore", "pipe", "pipe"] });
+  // Every run numbers its requests afresh: BENCH_RUN keeps them unique across runs.
+  const child = spawnTracked(command, args, { env: { ...process.env, BENCH_BODY: options.body, BENCH_RUN: String(++runs) }, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout!.setEncoding("utf8").on("data", (text: string) => (output += text));
   child.stderr!.setEncoding("utf8").on("data", (text: string) => (output += text));

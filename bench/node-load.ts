@@ -2,8 +2,8 @@ import http from "node:http";
 
 /**
  * Fallback load generator for machines without wrk: `node --import tsx bench/node-load.ts URL
- * CONNECTIONS SECONDS` with the body in BENCH_BODY (a `__N__` in it becomes a number unique to each
- * request, as in bench/wrk-post.lua). Each connection sends POSTs back to back over
+ * CONNECTIONS SECONDS` with the body in BENCH_BODY (a `__N__` in it becomes BENCH_RUN and a number
+ * unique to each request, as in bench/wrk-post.lua). Each connection sends POSTs back to back over
  * keep-alive; it prints the same one-line summary as bench/wrk-post.lua. It is slower than wrk, so
  * on a small machine it can cap the direct figures; the report names the generator used.
  */
@@ -11,6 +11,7 @@ import http from "node:http";
 const [url, connectionsText, secondsText] = process.argv.slice(2);
 const template = process.env.BENCH_BODY ?? "{}";
 const unique = template.includes("__N__");
+const run = process.env.BENCH_RUN ?? "";
 let sent = 0;
 const connections = Number(connectionsText);
 const durationMs = Number(secondsText) * 1000;
@@ -21,7 +22,7 @@ const errors = { connect: 0, read: 0, write: 0, status: 0, timeout: 0 };
 function post(): Promise<void> {
   return new Promise((resolve) => {
     const started = process.hrtime.bigint();
-    const body = Buffer.from(unique ? template.replace("__N__", String(++sent)) : template);
+    const body = Buffer.from(unique ? template.replace("__N__", `${run}-${++sent}`) : template);
     const request = http.request(url!, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": body.length } }, (response) => {
       response.on("data", () => {});
       response.on("end", () => {

@@ -1,10 +1,12 @@
 -- wrk script for `npm run bench`: every request is a POST of BENCH_BODY. A `__N__` in the body is
--- replaced per request by a number unique across wrk's threads, so the gateway's response cache
--- looks every request up and misses; without it every request sends the same bytes. The summary is
+-- replaced per request by BENCH_RUN (unique to the run), the thread and a counter, so the gateway's
+-- response cache looks every request up and misses, in this run and in any later one; without it
+-- every request sends the same bytes. The summary is
 -- printed as one JSON line that bench/load-generator.ts parses. Latencies are in µs.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local body = os.getenv("BENCH_BODY")
+local run = os.getenv("BENCH_RUN") or ""
 local marker = string.find(body, "__N__", 1, true)
 local before, after
 if marker ~= nil then
@@ -24,7 +26,7 @@ local counter = 0
 function request()
   if before == nil then return wrk.request() end
   counter = counter + 1
-  return wrk.format(nil, nil, nil, before .. thread_id .. "-" .. counter .. after)
+  return wrk.format(nil, nil, nil, before .. run .. "-" .. thread_id .. "-" .. counter .. after)
 end
 
 function done(summary, latency, requests)

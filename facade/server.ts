@@ -8,6 +8,7 @@ import type { Logger } from "../services/common/logger.js";
 import { createTelemetry, type Telemetry } from "../services/common/telemetry/telemetry.js";
 import { createAccessGuards } from "./access-guards.js";
 import { createFacadeHandler } from "./app.js";
+import { createGrpcRouterChat } from "./grpc-router-chat.js";
 import { createRouterChat } from "./router-chat.js";
 import { createFacadeMetrics } from "./telemetry/facade-metrics.js";
 import { createRequestObserver } from "./telemetry/request-observer.js";
@@ -19,11 +20,14 @@ export interface RunningFacade {
 }
 
 /**
- * Serves the OpenAI REST facade on `config.facadePort`, calling the router through `transport`.
- * Metrics and traces go to the process's `telemetry`; without one the facade builds and closes its own.
+ * Serves the OpenAI REST facade on `config.facadePort`, calling the router through `transport`;
+ * with `routerUrl` (a router in another process) Chat and ChatStream go over the facade's own lean
+ * gRPC client instead (facade/grpc-router-chat.ts). Metrics and traces go to the process's
+ * `telemetry`; without one the facade builds and closes its own.
  */
-export async function startFacade(options: { config: Config; transport: Transport; logger: Logger; telemetry?: Telemetry }): Promise<RunningFacade> {
+export async function startFacade(options: { config: Config; transport: Transport; routerUrl?: string; logger: Logger; telemetry?: Telemetry }): Promise<RunningFacade> {
   const { config, transport, logger } = options;
+  const grpcChat = options.routerUrl === undefined ? undefined : createGrpcRouterChat(options.routerUrl);
   const telemetry = options.telemetry ?? (await createTelemetry({ serviceName: "iir-facade", otlpEndpoint: config.otlpEndpoint }));
   const health = createClient(Health, transport);
   const guards = await createAccessGuards({ config, logger });
@@ -34,7 +38,7 @@ export async function startFacade(options: { config: Config; transport: Transpor
     auth: guards.auth,
     rateLimiter: guards.rateLimiter,
     inference: createClient(InferenceService, transport),
-    router: createRouterChat(transport),
+    router: grpcChat ?? createRouterChat(transport),
     maxBodyBytes: config.maxBodyBytes,
     observer: createRequestObserver({ metrics: createFacadeMetrics(telemetry.metrics.meter("iir.facade")), tracing: telemetry.tracing }),
     handleMetrics: (request, response) => telemetry.metrics.handleScrape(request, response),
@@ -63,6 +67,7 @@ export async function startFacade(options: { config: Config; transport: Transpor
     port: (server.address() as net.AddressInfo).port,
     close: async (graceMs) => {
       await closeHttpServer(server, graceMs);
+      grpcChat?.close();
       await guards.close();
       if (options.telemetry === undefined) await telemetry.shutdown();
     },

@@ -1,20 +1,13 @@
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import test from "ava";
 import OpenAI from "openai";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { RegistryService } from "../gen/iir/registry/v1/registry_pb.js";
-import { startFacade, type RunningFacade } from "../facade/server.js";
-import { loadConfig } from "../services/common/config.js";
-import { createLogger } from "../services/common/logger.js";
-import { createTelemetry, type Telemetry } from "../services/common/telemetry/telemetry.js";
 import type { RunningAgent } from "../services/agent/server.js";
-import { startRouter, type RunningRouter } from "../services/router/server.js";
 import { startTestAgent } from "./support/agent-fixtures.js";
 import { startFakeUpstream, type FakeUpstream } from "./support/fake-openai-upstream.js";
 import { startMesh, type TestMesh } from "./support/mesh.js";
+import { startSplitMesh } from "./support/split-mesh.js";
 import { labelValues, parsePrometheusText, scrape, sumOf, type PrometheusSample } from "./support/prometheus-text.js";
 
 // Known traffic through a whole mesh (a real agent on the tiny model, a fake OpenAI upstream), then
@@ -131,37 +124,6 @@ test("split mode: the model label and the backend wait cross gRPC, in answers an
   t.true(sumOf(routerScraped, "iir_backend_errors_total", { backend: "openai", code: "unavailable" }) >= 1);
   t.is(sumOf(routerScraped, "iir_requests_total"), 0, "request metrics are the facade's, in its own process");
 });
-
-/** A router and a facade with telemetry of their own, as `iir router` and `iir facade` run. */
-async function startSplitMesh(upstreamUrl: string): Promise<{ router: RunningRouter; facade: RunningFacade; close(): Promise<void> }> {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), "iir-split-"));
-  const config = loadConfig({
-    IIR_HOST: "127.0.0.1",
-    IIR_FACADE_PORT: "0",
-    IIR_ROUTER_PORT: "0",
-    IIR_ROUTER_METRICS_PORT: "0",
-    SQLITE_DB_PATH: path.join(directory, "iir.db"),
-    LOG_LEVEL: "silent",
-    CACHE_TTL: "0",
-    OPENAI_BASE_URL: upstreamUrl,
-    EXTERNAL_OPENAI_KEY: "sk-test",
-  });
-  const logger = createLogger({ level: "silent", name: "test" });
-  const telemetries: Telemetry[] = [await createTelemetry({ serviceName: "iir-router" }), await createTelemetry({ serviceName: "iir-facade" })];
-  const router = await startRouter(config, logger, telemetries[0]);
-  const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${router.port}` });
-  const facade = await startFacade({ config, transport, logger, telemetry: telemetries[1] });
-  return {
-    router,
-    facade,
-    async close() {
-      await facade.close(1000);
-      await router.close(1000);
-      for (const telemetry of telemetries) await telemetry.shutdown();
-      fs.rmSync(directory, { recursive: true, force: true });
-    },
-  };
-}
 
 function sorted(values: Iterable<string>): string[] {
   return [...values].sort();

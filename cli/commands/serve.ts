@@ -67,7 +67,7 @@ export async function serveRouter(config: Config): Promise<void> {
 export async function serveFacade(config: Config): Promise<void> {
   const { logger, telemetry, closeProcess } = await openProcess(config, "facade");
   const transport = createGrpcTransport({ baseUrl: config.routerUrl });
-  const facade = await startFacade({ config, transport, logger, telemetry }).catch(async (error: unknown) => {
+  const facade = await startFacade({ config, transport, routerUrl: config.routerUrl, logger, telemetry }).catch(async (error: unknown) => {
     await closeProcess();
     throw error;
   });

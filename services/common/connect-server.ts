@@ -1,8 +1,10 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import type { DescMethod } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createGrpcFastPath } from "./grpc-fast-path.js";
 
 /** A listening Connect server: gRPC, gRPC-Web and Connect on one port. */
 export interface ConnectServer {
@@ -17,6 +19,8 @@ export interface ConnectServerOptions {
   readonly port: number;
   /** Largest request message accepted, in bytes. */
   readonly readMaxBytes?: number;
+  /** Methods whose gRPC calls skip Connect's handler pipeline (services/common/grpc-fast-path.ts). */
+  readonly fastMethods?: readonly DescMethod[];
 }
 
 // Every HTTP/2 connection opens with this preface; anything else is HTTP/1.1.
@@ -28,7 +32,10 @@ const http2PrefaceStart = "PRI ";
  */
 export async function listenConnect(options: ConnectServerOptions): Promise<ConnectServer> {
   const handler = connectNodeAdapter({ routes: options.routes, readMaxBytes: options.readMaxBytes });
-  const http2Server = http2.createServer({}, handler);
+  const fastPath = createGrpcFastPath({ routes: options.routes, methods: options.fastMethods ?? [], readMaxBytes: options.readMaxBytes });
+  const http2Server = http2.createServer({}, (request, response) => {
+    if (!fastPath(request, response)) handler(request, response);
+  });
   const http1Server = http.createServer({ keepAliveTimeout: 65_000 }, handler);
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();

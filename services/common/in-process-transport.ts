@@ -26,37 +26,8 @@ export function createInProcessTransport(routes: (router: ConnectRouter) => void
     if (spec === undefined) throw new ConnectError(`${method.parent.typeName}/${method.name} is not implemented`, Code.Unimplemented);
     return spec;
   };
-  const contextFor = (method: DescMethod, signal: AbortSignal | undefined, timeoutMs: number | undefined, header: HeadersInit): CallContext => {
-    // With a deadline Connect's own context runs the timer; without one (the facade's calls) a plain
-    // context on the caller's signal saves two AbortControllers and their listeners per call.
-    if (timeoutMs !== undefined && timeoutMs > 0) {
-      const controller = createHandlerContext({
-        service: method.parent,
-        method,
-        protocolName,
-        requestMethod: "POST",
-        url: `/${method.parent.typeName}/${method.name}`,
-        timeoutMs,
-        requestSignal: signal,
-        requestHeader: header,
-      });
-      return { context: controller, end: () => controller.abort() };
-    }
-    const context: HandlerContext = {
-      service: method.parent,
-      method,
-      protocolName,
-      requestMethod: "POST",
-      url: `/${method.parent.typeName}/${method.name}`,
-      signal: signal ?? neverAborted,
-      timeoutMs: () => undefined,
-      requestHeader: new Headers(header),
-      responseHeader: new Headers(),
-      responseTrailer: new Headers(),
-      values: createContextValues(),
-    };
-    return { context, end: () => undefined };
-  };
+  const contextFor = (method: DescMethod, signal: AbortSignal | undefined, timeoutMs: number | undefined, header: HeadersInit): CallContext =>
+    handlerContextFor(method, signal, timeoutMs, header, protocolName);
 
   return {
     async unary(method, signal, timeoutMs, header, input) {
@@ -180,8 +151,49 @@ function asWireError(error: unknown, context?: HandlerContext): ConnectError {
 
 type HeadersInit = ConstructorParameters<typeof Headers>[0];
 
+/**
+ * The context a handler is called with. With a deadline Connect's own context runs the timer;
+ * without one (the facade's calls) a plain context on the caller's signal saves two
+ * AbortControllers and their listeners per call.
+ */
+export function handlerContextFor(
+  method: DescMethod,
+  signal: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+  header: HeadersInit,
+  protocolName: string,
+): CallContext {
+  if (timeoutMs !== undefined && timeoutMs > 0) {
+    const controller = createHandlerContext({
+      service: method.parent,
+      method,
+      protocolName,
+      requestMethod: "POST",
+      url: `/${method.parent.typeName}/${method.name}`,
+      timeoutMs,
+      requestSignal: signal,
+      requestHeader: header,
+    });
+    return { context: controller, end: () => controller.abort() };
+  }
+  const context: HandlerContext = {
+    service: method.parent,
+    method,
+    protocolName,
+    requestMethod: "POST",
+    url: `/${method.parent.typeName}/${method.name}`,
+    signal: signal ?? neverAborted,
+    timeoutMs: () => undefined,
+    requestHeader: new Headers(header),
+    responseHeader: new Headers(),
+    responseTrailer: new Headers(),
+    values: createContextValues(),
+  };
+  return { context, end: () => undefined };
+}
+
 /** A handler's context and how to end it early. */
-interface CallContext {
+export interface CallContext {
   readonly context: HandlerContext;
   readonly end: () => void;
 }
@@ -190,7 +202,7 @@ const protocolName = "in-process";
 const neverAborted = new AbortController().signal;
 
 /** Records every method a routes function registers, keyed by its descriptor. */
-function collectMethods(routes: (router: ConnectRouter) => void): Map<DescMethod, MethodImplSpec> {
+export function collectMethods(routes: (router: ConnectRouter) => void): Map<DescMethod, MethodImplSpec> {
   const methods = new Map<DescMethod, MethodImplSpec>();
   const collector: ConnectRouter = {
     handlers: [],

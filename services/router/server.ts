@@ -131,7 +131,9 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
     const agents = createAgentDirectory({ staleAfterMs: config.agentStaleAfterMs });
     const cache = createResponseCache(config, logger);
     const routes = createRouterRoutes({ config, db, catalog, adapters, health, agents, cache, telemetry: processTelemetry });
-    server = await listenConnect({ routes, host: config.host, port: config.routerPort });
+    // The facade's calls, and every gRPC client's chats, take the direct path.
+    const fastMethods = [InferenceService.method.chat, InferenceService.method.chatStream];
+    server = await listenConnect({ routes, host: config.host, port: config.routerPort, fastMethods });
     if (config.routerMetricsPort !== undefined) {
       metricsServer = await listenMetrics({ metrics: processTelemetry.metrics, host: config.host, port: config.routerMetricsPort });
     }

@@ -6,14 +6,18 @@ import { loadConfig } from "../../services/common/config.js";
 import { createLogger } from "../../services/common/logger.js";
 import { startRouter } from "../../services/router/server.js";
 
-/** The real router on a loopback port chosen by the OS, with a fresh SQLite registry; stopped when the test ends. */
-export async function startTestRouter(t: ExecutionContext): Promise<{ port: number }> {
+/**
+ * The real router on a loopback port chosen by the OS, with a fresh SQLite registry and any further
+ * configuration in `env`; stopped when the test ends.
+ */
+export async function startTestRouter(t: ExecutionContext, env: Record<string, string> = {}): Promise<{ port: number }> {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), "iir-router-"));
   const config = loadConfig({
     IIR_ROUTER_PORT: "0",
     SQLITE_DB_PATH: path.join(directory, "iir.db"),
     LOG_LEVEL: "silent",
     IIR_HOST: "127.0.0.1",
+    ...env,
   });
   const router = await startRouter(config, createLogger({ level: config.logLevel, name: "test" }));
   t.teardown(async () => {

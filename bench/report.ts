@@ -53,6 +53,9 @@ export function checkTargets(result: GatewayResult): TargetCheck[] {
   const errors = result.cells.reduce((sum, cell) => sum + cell.errors, 0);
   const warmUpErrors = result.cells.reduce((sum, cell) => sum + cell.warmUpErrors, 0);
   checks.push({ goal: "no errors or status ≥ 400 in any run (warm-ups too)", measured: `${errors} (warm-ups ${warmUpErrors})`, pass: errors + warmUpErrors === 0 });
+  // One connection carries every chat (facade/grpc-router-chat.ts), one Connect's other calls (health, models).
+  const routerConnections = Math.max(...result.cells.map((cell) => cell.routerConnections ?? 0));
+  checks.push({ goal: "(c) the h2c hop reuses its connections: ≤ 2 facade→router TCP connections under load", measured: String(routerConnections), pass: routerConnections >= 1 && routerConnections <= 2 });
   const mismatches = result.cells.filter((cell) => !mockCountMatches(cell)).length;
   checks.push({ goal: "mock request count matches the load generator's (a)–(c), 0 for (d)", measured: `${mismatches} mismatching rows`, pass: mismatches === 0 });
   checks.push({ goal: "(d) the mock answered ~1 request in all", measured: String(result.cacheMockRequests), pass: result.cacheMockRequests <= 2 });

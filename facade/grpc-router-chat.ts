@@ -5,6 +5,7 @@ import { validateResponse, validateTrailer } from "@connectrpc/connect/protocol-
 import { ChatRequestSchema, ChatResponseSchema, ChatStreamRequestSchema, ChatStreamResponseSchema, InferenceService } from "../gen/iir/inference/v1/inference_pb.js";
 import { connectErrorFromNodeError } from "../services/common/errors.js";
 import type { RouterAnswer, RouterChat } from "./router-chat.js";
+import type { BatchingIterator } from "../services/common/async-iterables.js";
 import { grpcEnvelope } from "../services/common/grpc-envelope.js";
 
 /** {@link RouterChat} over one HTTP/2 connection, and how to close it. */
@@ -74,7 +75,7 @@ export function createGrpcRouterChat(baseUrl: string): GrpcRouterChat {
 }
 
 /** One call: its response headers, its messages (as an async iterator), its trailers and status. */
-class GrpcCall<O extends DescMessage> implements AsyncIterator<MessageShape<O>> {
+class GrpcCall<O extends DescMessage> implements BatchingIterator<MessageShape<O>> {
   readonly header: Promise<Headers>;
   /** Filled in when the trailers arrive. */
   readonly trailer = new Headers();
@@ -163,6 +164,16 @@ class GrpcCall<O extends DescMessage> implements AsyncIterator<MessageShape<O>> 
     if (this.ended) return Promise.resolve({ done: true, value: undefined });
     if (this.stream.isPaused()) this.stream.resume();
     return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+
+  /** Every message received and not yet read, or the next one to arrive. */
+  nextBatch(): Promise<IteratorResult<readonly MessageShape<O>[]>> {
+    if (this.messages.length > 0) {
+      const batch = this.messages.splice(0);
+      if (this.stream.isPaused()) this.stream.resume();
+      return Promise.resolve({ done: false, value: batch });
+    }
+    return this.next().then((result) => (result.done === true ? result : { done: false, value: [result.value] }));
   }
 
   /** The caller stopped reading: the router is told to stop too. */

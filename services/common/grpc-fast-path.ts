@@ -4,6 +4,7 @@ import { Code, ConnectError, type ConnectRouter, type HandlerContext, type Metho
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { collectMethods, handlerContextFor } from "./in-process-transport.js";
 import { grpcEnvelope } from "./grpc-envelope.js";
+import { nextBatchOf } from "./async-iterables.js";
 
 /** Handles a request itself and says so, or leaves it to Connect. */
 export type GrpcFastPath = (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => boolean;
@@ -68,10 +69,25 @@ async function serve(spec: MethodImplSpec, request: http2.Http2ServerRequest, re
       sendHeader();
       response.write(grpcEnvelope(toBinary(spec.method.output, output)));
     } else if (spec.kind === "server_streaming") {
-      for await (const item of spec.impl(input as never, context)) {
-        if (response.destroyed) break;
-        sendHeader();
-        if (!response.write(grpcEnvelope(toBinary(spec.method.output, create(spec.method.output, item as never))))) await drained(response);
+      // In batches: the messages one upstream read produced are written together.
+      const outputs = spec.impl(input as never, context)[Symbol.asyncIterator]();
+      let ended = false;
+      try {
+        for (;;) {
+          const batch = await nextBatchOf(outputs);
+          if (batch.done === true) {
+            ended = true;
+            break;
+          }
+          if (response.destroyed) break;
+          sendHeader();
+          let writable = true;
+          for (const item of batch.value) writable = response.write(grpcEnvelope(toBinary(spec.method.output, create(spec.method.output, item as never))));
+          if (!writable) await drained(response);
+        }
+      } finally {
+        // Stopped early (the client went away, a write failed): the handler stops too.
+        if (!ended) await outputs.return?.();
       }
     }
     finish(response, context, sendHeader, undefined);

@@ -1,4 +1,5 @@
 import { create, type DescMessage, type DescMethod, type MessageShape } from "@bufbuild/protobuf";
+import { nextBatchOf, type BatchingIterator } from "./async-iterables.js";
 import {
   Code,
   ConnectError,
@@ -101,6 +102,13 @@ function relay<O extends DescMessage>(
     const message = create(schema, result.value as never);
     return (message === result.value ? result : { done: false, value: message }) as IteratorResult<MessageShape<O>>;
   };
+  const onBatch = (result: IteratorResult<readonly unknown[]>): IteratorResult<readonly MessageShape<O>[]> => {
+    if (result.done === true) {
+      finished = true;
+      return result as IteratorReturnResult<undefined>;
+    }
+    return { done: false, value: result.value.map((value) => create(schema, value as never)) };
+  };
   const onError = (error: unknown): never => {
     finished = true;
     end();
@@ -114,7 +122,7 @@ function relay<O extends DescMessage>(
     end();
     await outputs.return?.();
   };
-  const iterator: AsyncIterator<MessageShape<O>> = {
+  const iterator: BatchingIterator<MessageShape<O>> = {
     next() {
       if (pending !== undefined) {
         const result = pending;
@@ -123,6 +131,15 @@ function relay<O extends DescMessage>(
       }
       if (finished) return Promise.resolve({ done: true, value: undefined });
       return outputs.next().then(onResult, onError);
+    },
+    nextBatch() {
+      if (pending !== undefined) {
+        const result = pending;
+        pending = undefined;
+        return Promise.resolve(onBatch(result.done === true ? result : { done: false, value: [result.value] }));
+      }
+      if (finished) return Promise.resolve({ done: true, value: undefined });
+      return nextBatchOf(outputs).then(onBatch, onError);
     },
     async return(value?: unknown) {
       await stop();

@@ -1,3 +1,5 @@
+import { nextBatchOf, type BatchingIterator } from "../async-iterables.js";
+
 /** What {@link observeIterable} reports about a stream passing through. */
 export interface IterableObserver<T> {
   /** Each value, before the consumer gets it. */
@@ -13,11 +15,11 @@ export interface IterableObserver<T> {
 /**
  * Passes a stream through unchanged while telling `observer` about it. A hand-written iterator
  * rather than an async generator: a generator layer costs a queued promise per value, and this
- * sits on every streamed part.
+ * sits on every streamed part. It passes batches through too (services/common/async-iterables.ts).
  */
 export function observeIterable<T>(source: AsyncIterable<T>, observer: IterableObserver<T>): AsyncIterable<T> {
   return {
-    [Symbol.asyncIterator](): AsyncIterator<T> {
+    [Symbol.asyncIterator](): BatchingIterator<T> {
       const iterator = source[Symbol.asyncIterator]();
       let ended = false;
       const end = () => {
@@ -34,6 +36,15 @@ export function observeIterable<T>(source: AsyncIterable<T>, observer: IterableO
         }
         return result;
       };
+      const onBatch = (result: IteratorResult<readonly T[]>): IteratorResult<readonly T[]> => {
+        if (result.done) {
+          if (!ended) observer.done?.();
+          end();
+        } else if (observer.value !== undefined) {
+          for (const value of result.value) observer.value(value);
+        }
+        return result;
+      };
       const onError = (error: unknown): never => {
         const thrown = ended || observer.failed === undefined ? error : observer.failed(error);
         end();
@@ -43,6 +54,13 @@ export function observeIterable<T>(source: AsyncIterable<T>, observer: IterableO
         next: () => {
           try {
             return iterator.next().then(onResult, onError);
+          } catch (error) {
+            return Promise.reject(error).catch(onError);
+          }
+        },
+        nextBatch: () => {
+          try {
+            return nextBatchOf(iterator).then(onBatch, onError);
           } catch (error) {
             return Promise.reject(error).catch(onError);
           }

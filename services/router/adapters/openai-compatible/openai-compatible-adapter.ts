@@ -3,6 +3,7 @@ import https from "node:https";
 import { urlToHttpOptions } from "node:url";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ChatParams, ChatResponse, ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
+import { flattenBatches } from "../../../common/async-iterables.js";
 import { partsFromChatResponse } from "../../../common/chat-response-parts.js";
 import { connectErrorFromNodeError } from "../../../common/errors.js";
 import type { ChatAdapter, ChatTarget } from "../adapter.js";
@@ -52,43 +53,66 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
     async chat(params, target, signal): Promise<ChatResponse> {
       return readAnswer(await send(target, params, false, signal), target, signal);
     },
-    async *chatStream(params, target, signal): AsyncIterable<ChatStreamResponse> {
-      const answer = await send(target, params, true, signal);
-      const response = answer.response;
-      // Some servers ignore `stream: true` and answer (or fail) with one JSON body: replay it as parts.
-      if (response.headers["content-type"]?.startsWith("application/json")) {
-        yield* partsFromChatResponse(await readAnswer(answer, target, signal));
-        return;
-      }
-      const parser = createSseParser();
-      const state = createOpenAIStreamState(target);
-      // Not destroyed on an early return: after `[DONE]` the rest of the body (often just the chunked
-      // terminator, in a later packet) is drained, so the connection goes back to the pool.
-      const chunks = withIdleTimeout(response, options.timeoutMs, target).iterator({ destroyOnReturn: false });
-      try {
-        for await (const chunk of chunks) {
-          for (const event of parser.feed(chunk as Buffer)) yield* state.partsFromEventData(event.data);
-          if (parser.done) {
-            answer.settle();
-            return;
-          }
-        }
-        for (const event of parser.end()) yield* state.partsFromEventData(event.data);
-      } catch (error) {
-        throw failure(error, target, signal);
-      } finally {
-        // A finished answer drains (the idle timeout still ends an upstream that never closes the body);
-        // leaving early (client gone, error) must not leave the upstream generating for nobody.
-        if (!response.complete) {
-          if (parser.done) response.resume();
-          else response.destroy();
-        }
-      }
-      if (!parser.done && !state.finished) {
-        throw new ConnectError(`${target.provider} upstream closed the stream before it finished`, Code.Unavailable);
-      }
+    chatStream(params, target, signal): AsyncIterable<ChatStreamResponse> {
+      return flattenBatches(streamBatches(params, target, signal));
     },
   };
+
+  /**
+   * The answer's parts, a batch per read from the upstream: one TCP read often carries many SSE
+   * events, and the layers above take them in one step (services/common/async-iterables.ts).
+   */
+  async function* streamBatches(params: ChatParams, target: ChatTarget, signal: AbortSignal): AsyncGenerator<readonly ChatStreamResponse[]> {
+    const answer = await send(target, params, true, signal);
+    const response = answer.response;
+    // Some servers ignore `stream: true` and answer (or fail) with one JSON body: replay it as parts.
+    if (response.headers["content-type"]?.startsWith("application/json")) {
+      const parts = partsFromChatResponse(await readAnswer(answer, target, signal));
+      if (parts.length > 0) yield parts;
+      return;
+    }
+    const parser = createSseParser();
+    const state = createOpenAIStreamState(target);
+    // Parts of the events before a bad one still reach the client, then the error does.
+    const partsOf = (events: Iterable<{ data: string }>): { parts: ChatStreamResponse[]; error?: { thrown: unknown } } => {
+      const parts: ChatStreamResponse[] = [];
+      try {
+        for (const event of events) parts.push(...state.partsFromEventData(event.data));
+      } catch (thrown) {
+        return { parts, error: { thrown } };
+      }
+      return { parts };
+    };
+    // Not destroyed on an early return: after `[DONE]` the rest of the body (often just the chunked
+    // terminator, in a later packet) is drained, so the connection goes back to the pool.
+    const chunks = withIdleTimeout(response, options.timeoutMs, target).iterator({ destroyOnReturn: false });
+    try {
+      for await (const chunk of chunks) {
+        const { parts, error } = partsOf(parser.feed(chunk as Buffer));
+        if (parts.length > 0) yield parts;
+        if (error !== undefined) throw error.thrown;
+        if (parser.done) {
+          answer.settle();
+          return;
+        }
+      }
+      const { parts, error } = partsOf(parser.end());
+      if (parts.length > 0) yield parts;
+      if (error !== undefined) throw error.thrown;
+    } catch (error) {
+      throw failure(error, target, signal);
+    } finally {
+      // A finished answer drains (the idle timeout still ends an upstream that never closes the body);
+      // leaving early (client gone, error) must not leave the upstream generating for nobody.
+      if (!response.complete) {
+        if (parser.done) response.resume();
+        else response.destroy();
+      }
+    }
+    if (!parser.done && !state.finished) {
+      throw new ConnectError(`${target.provider} upstream closed the stream before it finished`, Code.Unavailable);
+    }
+  }
 }
 
 interface Agents {

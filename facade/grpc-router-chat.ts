@@ -46,8 +46,11 @@ export function createGrpcRouterChat(baseUrl: string): GrpcRouterChat {
     session = opened;
     return opened;
   };
-  const start = <O extends DescMessage>(path: string, body: Uint8Array, headers: Record<string, string>, signal: AbortSignal, output: O) =>
-    new GrpcCall(connection(), path, body, headers, signal, output, origin);
+  const start = <O extends DescMessage>(path: string, body: Uint8Array, headers: Record<string, string>, signal: AbortSignal, output: O) => {
+    // A caller already gone gets no call at all.
+    if (signal.aborted) throw canceled();
+    return new GrpcCall(connection(), path, body, headers, signal, output, origin);
+  };
 
   return {
     async chat(request, signal, headers) {
@@ -111,12 +114,6 @@ class GrpcCall<O extends DescMessage> implements BatchingIterator<MessageShape<O
     // Read only through next()/header; a failure nobody waits for must not be unhandled.
     this.finished.catch(() => undefined);
     this.header.catch(() => undefined);
-    if (signal.aborted) {
-      this.stream = undefined as never;
-      this.fail(canceled());
-      rejectHeader(this.error);
-      return;
-    }
     const stream = session.request({
       ...headers,
       ":method": "POST",

@@ -27,19 +27,18 @@ export function observeIterable<T>(source: AsyncIterable<T>, observer: IterableO
         ended = true;
         observer.end?.();
       };
+      const finish = () => {
+        if (!ended) observer.done?.();
+        end();
+      };
       const onResult = (result: IteratorResult<T>): IteratorResult<T> => {
-        if (result.done) {
-          if (!ended) observer.done?.();
-          end();
-        } else {
-          observer.value?.(result.value);
-        }
+        if (result.done) finish();
+        else observer.value?.(result.value);
         return result;
       };
       const onBatch = (result: IteratorResult<readonly T[]>): IteratorResult<readonly T[]> => {
         if (result.done) {
-          if (!ended) observer.done?.();
-          end();
+          finish();
         } else if (observer.value !== undefined) {
           for (const value of result.value) observer.value(value);
         }

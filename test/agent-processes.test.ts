@@ -53,7 +53,7 @@ test("npm start's default: iir all writes the tiny model, starts an agent, and s
   await iir.waitForLog("iir started", 60_000);
   t.true(fs.existsSync(tinyPath), "the built-in model was generated on first use");
   const client = new OpenAI({ baseURL: `http://127.0.0.1:${facadePort}/v1`, apiKey: "unused", maxRetries: 0 });
-  const stream = await client.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, stream: true });
+  const stream = await client.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, temperature: 0, stream: true });
   let deltas = 0;
   for await (const chunk of stream) if (chunk.choices[0]?.delta.content) deltas += 1;
   t.true(deltas > 0);

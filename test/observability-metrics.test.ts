@@ -30,11 +30,13 @@ test.before(async () => {
   await registry.upsertModel({ model: { name: "team/broken", provider: "openai", upstreamModel: "fail-503", enabled: true } });
   const client = new OpenAI({ baseURL: mesh.facadeUrl, apiKey: "unused", maxRetries: 0 });
   const messages = [{ role: "user" as const, content: "count the metrics" }];
+  // Greedy decoding: sampled, the tiny model ends on EOS about once in 500 tokens, and the counts
+  // below are exact.
   for (const maxTokens of [6, 9]) {
-    const stream = await client.chat.completions.create({ model: agentModel, messages, max_tokens: maxTokens, stream: true, stream_options: { include_usage: true } });
+    const stream = await client.chat.completions.create({ model: agentModel, messages, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } });
     for await (const chunk of stream) if (chunk.usage) seen.streams.push(chunk.usage);
   }
-  seen.wholes.push((await client.chat.completions.create({ model: agentModel, messages, max_tokens: 4 })).usage!);
+  seen.wholes.push((await client.chat.completions.create({ model: agentModel, messages, max_tokens: 4, temperature: 0 })).usage!);
   await client.chat.completions.create({ model: "team/chat", messages });
   await client.chat.completions.create({ model: "openai/gpt-4o-mini", messages });
   await client.chat.completions.create({ model: unknownModel, messages }).catch(() => undefined);

@@ -51,7 +51,7 @@ const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId;
 test.serial("one request to an agent is one trace: facade, router, adapter and agent spans, each the child of the one before", async (t) => {
   const requestId = `trace-agent-${crypto.randomUUID()}`;
   const stream = await client.chat.completions.create(
-    { model: "local/iir-tiny", messages: [{ role: "user", content: "trace me" }], max_tokens: 5, stream: true, stream_options: { include_usage: true } },
+    { model: "local/iir-tiny", messages: [{ role: "user", content: "trace me" }], max_tokens: 5, temperature: 0, stream: true, stream_options: { include_usage: true } },
     { headers: { "x-request-id": requestId } },
   );
   let usage: OpenAI.CompletionUsage | undefined;

@@ -19,14 +19,11 @@ test.after.always(async () => {
   await upstream?.close();
 });
 
-
-
-
-function baseEnv(directory: string): Record<string, string> {
+function baseEnv(directory: string, upstreamUrl = upstream.baseUrl): Record<string, string> {
   return {
     IIR_HOST: "127.0.0.1",
     SQLITE_DB_PATH: path.join(directory, "iir.db"),
-    OPENAI_BASE_URL: upstream.baseUrl,
+    OPENAI_BASE_URL: upstreamUrl,
     EXTERNAL_OPENAI_KEY: "sk-test",
     CACHE_TTL: "0",
   };
@@ -67,14 +64,17 @@ test("iir router and iir facade --router run as two processes over h2c", async (
 });
 
 test("SIGTERM lets an in-flight stream finish, refuses new connections, and exits 0", async (t) => {
+  // Its own upstream: a script on the shared one could answer a concurrent test's request.
+  const slow = await startFakeUpstream();
+  t.teardown(() => slow.close());
   const directory = temporaryDirectory(t);
   const facadePort = await freePort();
   const iir = stopOnTeardown(
     t,
-    spawnIir(["all"], { ...baseEnv(directory), IIR_FACADE_PORT: String(facadePort), IIR_ROUTER_PORT: String(await freePort()) }),
+    spawnIir(["all"], { ...baseEnv(directory, slow.baseUrl), IIR_FACADE_PORT: String(facadePort), IIR_ROUTER_PORT: String(await freePort()) }),
   );
   await iir.waitForLog("iir started");
-  upstream.script({ kind: "answer", deltas: ["slow ", "but ", "complete"], wire: { delayMs: 300 } });
+  slow.script({ kind: "answer", deltas: ["slow ", "but ", "complete"], wire: { delayMs: 300 } });
   const client = new OpenAI({ baseURL: `http://127.0.0.1:${facadePort}/v1`, apiKey: "unused", maxRetries: 0 });
   const stream = await client.chat.completions.create({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: "x" }], stream: true });
   const iterator = stream[Symbol.asyncIterator]();

@@ -26,8 +26,13 @@ export interface SseWriterOptions {
 export interface SseWriter {
   /** Whether the 200 and the first event went out; after that, errors can only be events. */
   readonly started: boolean;
-  /** Writes one part; returns a promise to await only when the socket's buffer is full. */
-  write(part: ChatStreamResponse): Promise<void> | undefined;
+  /** Adds one part's events to what the next flush writes. */
+  add(part: ChatStreamResponse): void;
+  /**
+   * Writes the events added since the last flush in one write; returns a promise to await only
+   * when the socket's buffer is full.
+   */
+  flush(): Promise<void> | undefined;
   /** Ends a stream that finished: unfinished choices get a finish chunk, then usage, then [DONE]. */
   finish(): void;
   /** Ends a stream that failed after it began: one `data: {"error":…}` event and no [DONE]. */
@@ -44,7 +49,8 @@ const doneEvent = "data: [DONE]\n\n";
 /**
  * Turns router stream parts into OpenAI's SSE chunks. Headers wait for the first part because only
  * it names the backend (`x-iir-backend`) and the model; until then a failure can still be a normal
- * error answer. Each part is written as it arrives: no batching, Nagle off.
+ * error answer. Parts are written as they arrive, Nagle off: the route flushes after each batch
+ * (all the parts one upstream read carried), so one read costs one write, not one per part.
  */
 export function createSseWriter(response: ServerResponse, options: SseWriterOptions): SseWriter {
   let prefix = "";
@@ -52,6 +58,7 @@ export function createSseWriter(response: ServerResponse, options: SseWriterOpti
   // Choice index → whether its finish chunk went out; a choice appears on its first part.
   const choices = new Map<number, boolean>();
   let usage: Usage | undefined;
+  let pending = "";
 
   const start = (backend: string, model: string) => {
     started = true;
@@ -70,22 +77,28 @@ export function createSseWriter(response: ServerResponse, options: SseWriterOpti
     get started() {
       return started;
     },
-    write(part) {
+    add(part) {
       if (!started) start(part.backend, part.model);
       if (part.event.case === "usage") {
         usage = part.event.value;
-        return undefined;
+        return;
       }
       const choice = chunkChoiceFromStreamPart(part);
-      if (choice === undefined) return undefined;
-      const text = openChoice(choice.index) + chunkEvent(prefix, choice);
+      if (choice === undefined) return;
+      pending += openChoice(choice.index) + chunkEvent(prefix, choice);
       if (choice.finish_reason !== null) choices.set(choice.index, true);
+    },
+    flush() {
+      if (pending === "") return undefined;
+      const text = pending;
+      pending = "";
       return response.write(text) ? undefined : waitForDrain(response);
     },
     finish() {
       if (!started) start("", "");
       // A stream without a single delta still answers one (empty) choice, as OpenAI would.
-      let text = choices.size === 0 ? openChoice(0) : "";
+      let text = pending + (choices.size === 0 ? openChoice(0) : "");
+      pending = "";
       for (const [index, finished] of choices) {
         if (!finished) text += chunkEvent(prefix, { index, delta: {}, finish_reason: "stop" });
       }
@@ -93,7 +106,10 @@ export function createSseWriter(response: ServerResponse, options: SseWriterOpti
       response.end(text + doneEvent);
     },
     fail(body) {
-      response.end(`data: ${JSON.stringify(body)}\n\n`);
+      // Events added before the failure still go out, then the error.
+      const text = pending;
+      pending = "";
+      response.end(`${text}data: ${JSON.stringify(body)}\n\n`);
     },
   };
 }

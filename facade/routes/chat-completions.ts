@@ -50,7 +50,7 @@ export function createChatCompletionsHandler(deps: FacadeDeps) {
     const identity = { id: createCompletionId(), created: Math.floor(Date.now() / 1000), requestedModel: converted.params.model };
     if (!converted.stream) {
       try {
-        const { header, trailer, message: answer } = await deps.router.chat({ params: converted.params }, signal, headers);
+        const { header, trailer, message: answer } = await deps.router.chat({ $typeName: "iir.inference.v1.ChatRequest", params: converted.params }, signal, headers);
         readHeader(header);
         readRouterMetadata(facts, trailer);
         facts.backend = answer.backend;
@@ -69,11 +69,11 @@ export function createChatCompletionsHandler(deps: FacadeDeps) {
     let parts: AsyncIterator<ChatStreamResponse> | undefined;
     let finished = false;
     try {
-      const stream = await deps.router.chatStream({ params: converted.params }, signal, headers);
+      const stream = await deps.router.chatStream({ $typeName: "iir.inference.v1.ChatStreamRequest", params: converted.params }, signal, headers);
       readHeader(stream.header);
       parts = stream.message[Symbol.asyncIterator]();
       // Parts come in batches (all those one upstream read carried) and go out as they come: each
-      // batch is written at once, so nothing waits on a later read.
+      // batch is written at once, in one write, so nothing waits on a later read.
       for (let batch = await nextBatchOf(parts); batch.done !== true; batch = await nextBatchOf(parts)) {
         for (const part of batch.value) {
           if (!writer.started) facts.backend = part.backend;
@@ -84,10 +84,11 @@ export function createChatCompletionsHandler(deps: FacadeDeps) {
             facts.promptTokens = part.event.value.promptTokens;
             facts.completionTokens = part.event.value.completionTokens;
           }
-          const wait = writer.write(part);
-          if (wait !== undefined) await wait;
-          if (signal.aborted) return;
+          writer.add(part);
         }
+        const wait = writer.flush();
+        if (wait !== undefined) await wait;
+        if (signal.aborted) return;
       }
       finished = true;
       readRouterMetadata(facts, stream.trailer);

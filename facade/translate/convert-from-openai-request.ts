@@ -1,5 +1,4 @@
-import { create } from "@bufbuild/protobuf";
-import { ChatParamsSchema, type ChatParams } from "../../gen/iir/inference/v1/inference_pb.js";
+import type { ChatParams } from "../../gen/iir/inference/v1/inference_pb.js";
 import { messagesFromOpenAI } from "./convert-from-openai-messages.js";
 import { responseFormatFromOpenAI, toolChoiceFromOpenAI, toolsFromOpenAI } from "./convert-from-openai-tools.js";
 import {
@@ -50,7 +49,10 @@ export function chatParamsFromOpenAIRequest(body: unknown): ConvertedChatRequest
   const includeUsage = streamOptions
     ? (readOptionalBoolean(streamOptions.include_usage, "stream_options.include_usage") ?? false)
     : false;
-  const params = create(ChatParamsSchema, {
+  // A literal rather than create(): protobuf-es messages are plain objects, and the type checker
+  // holds the literal to every field; create() walks the schema for each request.
+  const params: ChatParams = {
+    $typeName: "iir.inference.v1.ChatParams",
     model,
     messages: messagesFromOpenAI(body.messages),
     tools: toolsFromOpenAI(body.tools),
@@ -66,9 +68,9 @@ export function chatParamsFromOpenAIRequest(body: unknown): ConvertedChatRequest
     frequencyPenalty: readOptionalNumber(body.frequency_penalty, "frequency_penalty", -2, 2),
     responseFormat: responseFormatFromOpenAI(body.response_format),
     user: readOptionalString(body.user, "user") ?? "",
-    streamOptions: streamOptions ? { includeUsage } : undefined,
+    streamOptions: streamOptions ? { $typeName: "iir.inference.v1.StreamOptions", includeUsage } : undefined,
     extra: collectExtraFields(body, knownRequestFields),
-  });
+  };
   return { params, stream, includeUsage };
 }
 

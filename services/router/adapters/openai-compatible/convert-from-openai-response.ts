@@ -1,12 +1,12 @@
 import { create, type JsonObject, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
-  ChatResponseSchema,
+  ContentPartSchema,
   Role,
+  ToolCallSchema,
   type ChatResponse,
-  type ContentPartSchema,
-  type MessageSchema,
-  type ToolCallSchema,
+  type Choice,
+  type Message,
 } from "../../../../gen/iir/inference/v1/inference_pb.js";
 import { usageFromOpenAI } from "./convert-openai-usage.js";
 import { isRecord, stringOr, type JsonRecord } from "./json-guards.js";
@@ -15,7 +15,6 @@ import { connectErrorFromUpstreamEvent, isUpstreamErrorEvent } from "./openai-er
 
 export { createOpenAIStreamState, type OpenAIStreamState } from "./openai-stream-state.js";
 
-type MessageInit = MessageInitShape<typeof MessageSchema>;
 
 const rolesByName: Readonly<Record<string, Role>> = {
   system: Role.SYSTEM,
@@ -39,39 +38,52 @@ export function chatResponseFromOpenAI(json: unknown, backend: string, provider:
   if (!isRecord(json)) throw malformed("the body is not a JSON object");
   if (isUpstreamErrorEvent(json)) throw connectErrorFromUpstreamEvent(json, provider, apiKey);
   if (!Array.isArray(json.choices)) throw malformed("choices is not a list");
-  const choices = json.choices.map((choice: unknown, position: number) => {
+  const choices = json.choices.map((choice: unknown, position: number): Choice => {
     if (!isRecord(choice) || !isRecord(choice.message)) throw malformed(`choices[${position}] has no message`);
     return {
+      $typeName: "iir.inference.v1.Choice",
       index: typeof choice.index === "number" ? choice.index : position,
       message: messageFromOpenAI(choice.message),
       finishReason: finishReasonFromOpenAI(choice.finish_reason),
     };
   });
-  return create(ChatResponseSchema, {
+  // Literals rather than create(): protobuf-es messages are plain objects, the type checker holds
+  // each literal to every field, and create() walks the schema of every nested message per answer.
+  return {
+    $typeName: "iir.inference.v1.ChatResponse",
     id: stringOr(json.id, ""),
     created: typeof json.created === "number" && Number.isFinite(json.created) ? BigInt(Math.trunc(json.created)) : 0n,
     model: stringOr(json.model, ""),
     choices,
     usage: usageFromOpenAI(json.usage),
     backend,
-  });
+    cached: false,
+  };
 }
 
-function messageFromOpenAI(message: JsonRecord): MessageInit {
-  const result: MessageInit = { role: rolesByName[stringOr(message.role, "assistant")] ?? Role.ASSISTANT };
+function messageFromOpenAI(message: JsonRecord): Message {
   const content = message.content;
-  if (typeof content === "string") result.content = { case: "text", value: content };
-  // Some servers (Mistral's thinking models) answer with a list of parts instead of a string.
-  else if (Array.isArray(content)) result.content = { case: "parts", value: { parts: content.map(contentPartFromOpenAI) } };
-  if (Array.isArray(message.tool_calls)) result.toolCalls = message.tool_calls.map(toolCallFromOpenAI);
   let extra: JsonObject | undefined;
   for (const field in message) {
     if (typedMessageFields.has(field)) continue;
     extra ??= {};
     extra[field] = message[field] as JsonObject[string];
   }
-  if (extra !== undefined) result.extra = extra;
-  return result;
+  return {
+    $typeName: "iir.inference.v1.Message",
+    role: rolesByName[stringOr(message.role, "assistant")] ?? Role.ASSISTANT,
+    content:
+      typeof content === "string"
+        ? { case: "text", value: content }
+        : // Some servers (Mistral's thinking models) answer with a list of parts instead of a string.
+          Array.isArray(content)
+          ? { case: "parts", value: { $typeName: "iir.inference.v1.ContentParts", parts: content.map((part) => create(ContentPartSchema, contentPartFromOpenAI(part))) } }
+          : { case: undefined },
+    name: "",
+    toolCalls: Array.isArray(message.tool_calls) ? message.tool_calls.map((call) => create(ToolCallSchema, toolCallFromOpenAI(call))) : [],
+    toolCallId: "",
+    extra,
+  };
 }
 
 function contentPartFromOpenAI(part: unknown): MessageInitShape<typeof ContentPartSchema> {

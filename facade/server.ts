@@ -40,7 +40,7 @@ export async function startFacade(options: { config: Config; transport: Transpor
     inference: createClient(InferenceService, transport),
     router: grpcChat ?? createRouterChat(transport),
     maxBodyBytes: config.maxBodyBytes,
-    observer: createRequestObserver({ metrics: createFacadeMetrics(telemetry.metrics.meter("iir.facade")), tracing: telemetry.tracing }),
+    observer: createRequestObserver({ metrics: createFacadeMetrics(telemetry.metrics.prebound("iir.facade")), tracing: telemetry.tracing }),
     handleMetrics: (request, response) => telemetry.metrics.handleScrape(request, response),
     logPrompts: config.logPrompts,
     checkReady: async () => {

@@ -1,5 +1,6 @@
-import type { Attributes, Meter } from "@opentelemetry/api";
+import type { Attributes } from "@opentelemetry/api";
 import { chatOperation, genAi } from "../../services/common/telemetry/genai.js";
+import type { BoundCounter, BoundHistogram, PreboundMeter } from "../../services/common/telemetry/bound-instruments.js";
 import { otherModelLabel } from "../../services/common/telemetry/mesh-headers.js";
 import type { RequestFacts } from "../app.js";
 import type { RequestOutcome } from "../request-log.js";
@@ -17,83 +18,91 @@ const tokenBuckets = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 10485
 // The gateway's own time is meant to be small: finer buckets below a millisecond.
 const overheadBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
-const cacheResults = new Map(["hit", "miss", "bypass"].map((result) => [result, { result }]));
-const otherCacheResult = { result: "other" };
-
-/** A request's metric attributes, and those of its input and output token counts. */
+/** A request's metric attributes and the series bound to them, built once per combination. */
 interface LabelSet {
-  readonly attributes: Attributes;
-  readonly input: Attributes;
-  readonly output: Attributes;
+  readonly requests: BoundCounter;
+  readonly duration: BoundHistogram;
+  readonly firstToken: BoundHistogram;
+  readonly perToken: BoundHistogram;
+  readonly inputTokens: BoundHistogram;
+  readonly outputTokens: BoundHistogram;
+  readonly overhead: BoundHistogram;
 }
 
 // Labels are bounded (see below), so every combination is built once and kept.
 const maximumLabelSets = 10_000;
 
-function createLabelSets(): (model: string, backend: string, status: number) => LabelSet {
+/**
+ * The facade's instruments: the GenAI server metrics, token usage, and IIR's request, cache and
+ * overhead counts. Every label is bounded: the model label is the router's (known names or
+ * "other"), the backend a provider or agent id, the status an HTTP code. They are pre-bound
+ * (services/common/telemetry/bound-instruments.ts): recording a request costs a few increments.
+ */
+export function createFacadeMetrics(meter: PreboundMeter): FacadeMetrics {
+  const duration = meter.histogram("gen_ai.server.request.duration", {
+    unit: "s",
+    description: "Time from a chat completion request's arrival to its response's end",
+    boundaries: durationBuckets,
+  });
+  const firstToken = meter.histogram("gen_ai.server.time_to_first_token", {
+    unit: "s",
+    description: "Time from a streamed request's arrival to its first delta",
+    boundaries: firstTokenBuckets,
+  });
+  const perToken = meter.histogram("gen_ai.server.time_per_output_token", {
+    unit: "s",
+    description: "Time per output token after the first, of streamed requests",
+    boundaries: perTokenBuckets,
+  });
+  const tokens = meter.histogram("gen_ai.client.token.usage", {
+    unit: "{token}",
+    description: "Tokens per request, by gen_ai.token.type (input, output)",
+    boundaries: tokenBuckets,
+  });
+  const requests = meter.counter("iir_requests_total", { description: "Chat completion requests, by model, backend and HTTP status" });
+  const cache = meter.counter("iir_cache_requests_total", { description: "What the response cache did for a request: hit, miss, bypass" });
+  const overhead = meter.histogram("iir_gateway_overhead_seconds", {
+    unit: "s",
+    description: "A request's time minus the time the router spent waiting on backends",
+    boundaries: overheadBuckets,
+  });
+  const cacheResults = new Map(["hit", "miss", "bypass"].map((result) => [result, cache.bind({ result })]));
+  const otherCacheResult = cache.bind({ result: "other" });
   const sets = new Map<string, LabelSet>();
-  return (model, backend, status) => {
+  const labels = (model: string, backend: string, status: number): LabelSet => {
     const key = `${model}\u0000${backend}\u0000${status}`;
     let set = sets.get(key);
     if (set === undefined) {
       const attributes: Attributes = { [genAi.operationName]: chatOperation, [genAi.requestModel]: model, backend, status: String(status) };
-      set = { attributes, input: { ...attributes, [genAi.tokenType]: "input" }, output: { ...attributes, [genAi.tokenType]: "output" } };
+      set = {
+        requests: requests.bind(attributes),
+        duration: duration.bind(attributes),
+        firstToken: firstToken.bind(attributes),
+        perToken: perToken.bind(attributes),
+        inputTokens: tokens.bind({ ...attributes, [genAi.tokenType]: "input" }),
+        outputTokens: tokens.bind({ ...attributes, [genAi.tokenType]: "output" }),
+        overhead: overhead.bind(attributes),
+      };
       if (sets.size >= maximumLabelSets) sets.clear();
       sets.set(key, set);
     }
     return set;
   };
-}
-
-/**
- * The facade's instruments: the GenAI server metrics, token usage, and IIR's request, cache and
- * overhead counts. Every label is bounded: the model label is the router's (known names or
- * "other"), the backend a provider or agent id, the status an HTTP code.
- */
-export function createFacadeMetrics(meter: Meter): FacadeMetrics {
-  const duration = meter.createHistogram("gen_ai.server.request.duration", {
-    unit: "s",
-    description: "Time from a chat completion request's arrival to its response's end",
-    advice: { explicitBucketBoundaries: durationBuckets },
-  });
-  const firstToken = meter.createHistogram("gen_ai.server.time_to_first_token", {
-    unit: "s",
-    description: "Time from a streamed request's arrival to its first delta",
-    advice: { explicitBucketBoundaries: firstTokenBuckets },
-  });
-  const perToken = meter.createHistogram("gen_ai.server.time_per_output_token", {
-    unit: "s",
-    description: "Time per output token after the first, of streamed requests",
-    advice: { explicitBucketBoundaries: perTokenBuckets },
-  });
-  const tokens = meter.createHistogram("gen_ai.client.token.usage", {
-    unit: "{token}",
-    description: "Tokens per request, by gen_ai.token.type (input, output)",
-    advice: { explicitBucketBoundaries: tokenBuckets },
-  });
-  const requests = meter.createCounter("iir_requests_total", { description: "Chat completion requests, by model, backend and HTTP status" });
-  const cache = meter.createCounter("iir_cache_requests_total", { description: "What the response cache did for a request: hit, miss, bypass" });
-  const overhead = meter.createHistogram("iir_gateway_overhead_seconds", {
-    unit: "s",
-    description: "A request's time minus the time the router spent waiting on backends",
-    advice: { explicitBucketBoundaries: overheadBuckets },
-  });
-  const labels = createLabelSets();
   return {
     record(facts, outcome) {
-      const { attributes, input, output } = labels(facts.modelLabel ?? otherModelLabel, facts.backend || "none", outcome.status);
-      requests.add(1, attributes);
-      duration.record(outcome.durationMs / 1000, attributes);
+      const set = labels(facts.modelLabel ?? otherModelLabel, facts.backend || "none", outcome.status);
+      set.requests.add(1);
+      set.duration.record(outcome.durationMs / 1000);
       // Only a stream shows when its first token came; a whole answer's time is its duration.
       if (facts.stream === true && facts.firstTokenMs !== undefined) {
-        firstToken.record(facts.firstTokenMs / 1000, attributes);
+        set.firstToken.record(facts.firstTokenMs / 1000);
         const later = (facts.completionTokens ?? 0) - 1;
-        if (later > 0) perToken.record((outcome.durationMs - facts.firstTokenMs) / 1000 / later, attributes);
+        if (later > 0) set.perToken.record((outcome.durationMs - facts.firstTokenMs) / 1000 / later);
       }
-      if (facts.promptTokens !== undefined) tokens.record(facts.promptTokens, input);
-      if (facts.completionTokens !== undefined) tokens.record(facts.completionTokens, output);
-      if (facts.cache !== undefined) cache.add(1, cacheResults.get(facts.cache) ?? otherCacheResult);
-      if (facts.backendMs !== undefined) overhead.record(Math.max(0, outcome.durationMs - facts.backendMs) / 1000, attributes);
+      if (facts.promptTokens !== undefined) set.inputTokens.record(facts.promptTokens);
+      if (facts.completionTokens !== undefined) set.outputTokens.record(facts.completionTokens);
+      if (facts.cache !== undefined) (cacheResults.get(facts.cache) ?? otherCacheResult).add(1);
+      if (facts.backendMs !== undefined) set.overhead.record(Math.max(0, outcome.durationMs - facts.backendMs) / 1000);
     },
   };
 }

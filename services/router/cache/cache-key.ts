@@ -1,5 +1,6 @@
-import { createHash } from "node:crypto";
-import { toJson, type JsonValue } from "@bufbuild/protobuf";
+import { hash } from "node:crypto";
+import type { DescField, DescMessage, DescOneof, JsonValue } from "@bufbuild/protobuf";
+import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
 import { ChatParamsSchema, type ChatParams } from "../../../gen/iir/inference/v1/inference_pb.js";
 
 // Fields that do not change what the model answers: who asked, and how the answer is delivered.
@@ -11,21 +12,155 @@ const noFields: ReadonlySet<string> = new Set();
 /**
  * The response cache key of a request: the model and a SHA-256 of every field that changes the
  * output (messages, sampling, stop, seed, tools, response_format, n, provider extras) in canonical
- * form — object keys sorted at every depth — so field order and whitespace in the client's JSON do
- * not matter.
+ * form, so field order and whitespace in the client's JSON do not matter, nor whether the request
+ * came as OpenAI JSON or as protobuf.
  */
 export function cacheKeyFor(params: ChatParams): string {
-  const json = toJson(ChatParamsSchema, params) as JsonValue;
-  const digest = createHash("sha256").update(params.model).update("\n").update(canonical(json, ignoredFields)).digest("base64url");
+  const digest = hash("sha256", `${params.model}\n${canonicalMessage(chatParamsPlan, params, ignoredFields)}`, "base64url");
   return `${params.model.slice(0, 200)}:${digest}`;
 }
 
-function canonical(value: JsonValue, ignored: ReadonlySet<string>): string {
-  if (value === null || typeof value !== "object") return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map((item) => canonical(item, noFields)).join(",")}]`;
-  const keys = Object.keys(value)
-    .filter((key) => !ignored.has(key))
-    .sort();
-  const fields = keys.map((key) => `${JSON.stringify(key)}:${canonical(value[key]!, ignored === ignoredFields && key === "extra" ? ignoredExtraFields : noFields)}`);
-  return `{${fields.join(",")}}`;
+/**
+ * The canonical text of a message: its set fields in schema order as `"name":value`, unset and
+ * default fields left out (as proto3 JSON leaves them out), JSON objects (Struct fields, the
+ * `extra` of a request) with their keys sorted at every depth. It reads the message objects
+ * directly along a plan made once per message type: this runs for every request, and a pass
+ * through the reflection API costs several times more.
+ */
+function canonicalMessage(plan: MessagePlan, message: Record<string, unknown>, ignored: ReadonlySet<string>): string {
+  let text = "{";
+  for (const member of plan.members) {
+    if (ignored.has(member.name)) continue;
+    const value = message[member.name];
+    let piece: string | undefined;
+    if (member.oneof !== undefined) {
+      const selected = value as { case?: string; value?: unknown } | undefined;
+      const field = selected?.case === undefined ? undefined : member.oneof.get(selected.case);
+      if (field !== undefined) piece = `{${JSON.stringify(field.name)}:${canonicalValue(field, selected!.value, false)}}`;
+    } else {
+      piece = canonicalField(member.field!, value, member.name === "extra" && ignored === ignoredFields);
+    }
+    if (piece === undefined) continue;
+    text += `${text.length > 1 ? "," : ""}${JSON.stringify(member.name)}:${piece}`;
+  }
+  return `${text}}`;
 }
+
+/** A field's canonical text, or undefined when it is unset or holds its default. */
+function canonicalField(field: FieldPlan, value: unknown, isRequestExtra: boolean): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  switch (field.kind) {
+    case "list": {
+      const items = value as readonly unknown[];
+      if (items.length === 0) return undefined;
+      let text = "[";
+      for (let index = 0; index < items.length; index++) text += `${index > 0 ? "," : ""}${canonicalValue(field, items[index], false)}`;
+      return `${text}]`;
+    }
+    case "map": {
+      const keys = Object.keys(value as object).sort();
+      if (keys.length === 0) return undefined;
+      const entries = keys.map((key) => `${JSON.stringify(key)}:${canonicalValue(field, (value as Record<string, unknown>)[key], false)}`);
+      return `{${entries.join(",")}}`;
+    }
+    default:
+      if (field.implicit && isZero(value)) return undefined;
+      return canonicalValue(field, value, isRequestExtra);
+  }
+}
+
+/** One value of a field (the field itself, a list item or a map value). */
+function canonicalValue(field: FieldPlan, value: unknown, isRequestExtra: boolean): string {
+  if (field.message !== undefined) {
+    // Struct, Value and the wrappers arrive as plain JSON values, not as messages.
+    if (typeof value === "object" && value !== null && "$typeName" in value) {
+      return canonicalMessage(field.message, value as Record<string, unknown>, noFields);
+    }
+    return canonicalJson(value as JsonValue, isRequestExtra ? ignoredExtraFields : noFields);
+  }
+  return canonicalScalar(value);
+}
+
+function canonicalScalar(value: unknown): string {
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value);
+    case "number":
+      // NaN and ±Infinity have no JSON number; proto3 JSON writes them as strings.
+      return Number.isFinite(value) ? String(value) : `"${String(value)}"`;
+    case "bigint":
+      return `"${value}"`;
+    case "boolean":
+      return value ? "true" : "false";
+    default:
+      return value instanceof Uint8Array ? `"${Buffer.from(value).toString("base64")}"` : JSON.stringify(value) ?? "null";
+  }
+}
+
+function canonicalJson(value: JsonValue, ignored: ReadonlySet<string>): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (Array.isArray(value)) {
+    let text = "[";
+    for (let index = 0; index < value.length; index++) text += `${index > 0 ? "," : ""}${canonicalJson(value[index]!, noFields)}`;
+    return `${text}]`;
+  }
+  let text = "{";
+  for (const key of Object.keys(value).sort()) {
+    if (ignored.has(key) || value[key] === undefined) continue;
+    text += `${text.length > 1 ? "," : ""}${JSON.stringify(key)}:${canonicalJson(value[key]!, noFields)}`;
+  }
+  return `${text}}`;
+}
+
+function isZero(value: unknown): boolean {
+  return value === "" || value === 0 || value === false || value === 0n || (value instanceof Uint8Array && value.length === 0);
+}
+
+/** How to read one message type: its fields and oneofs in schema order. */
+interface MessagePlan {
+  readonly members: readonly MemberPlan[];
+}
+
+interface MemberPlan {
+  /** The property of the message object (a field's or a oneof's local name). */
+  readonly name: string;
+  readonly field?: FieldPlan;
+  /** For a oneof: its fields by case name. */
+  readonly oneof?: ReadonlyMap<string, FieldPlan>;
+}
+
+interface FieldPlan {
+  readonly name: string;
+  readonly kind: DescField["fieldKind"];
+  /** proto3 implicit presence: the zero value means unset. */
+  readonly implicit: boolean;
+  /** The plan of the message type this field (or its items or values) holds. */
+  readonly message?: MessagePlan;
+}
+
+const plans = new Map<string, MessagePlan>();
+
+function planOf(desc: DescMessage): MessagePlan {
+  let plan = plans.get(desc.typeName);
+  if (plan !== undefined) return plan;
+  const members: MemberPlan[] = [];
+  plan = { members };
+  // Registered before its fields are planned, so recursive types end.
+  plans.set(desc.typeName, plan);
+  for (const member of desc.members) {
+    if (member.kind === "oneof") members.push({ name: member.localName, oneof: oneofPlan(member) });
+    else members.push({ name: member.localName, field: fieldPlan(member) });
+  }
+  return plan;
+}
+
+function oneofPlan(oneof: DescOneof): ReadonlyMap<string, FieldPlan> {
+  return new Map(oneof.fields.map((field) => [field.localName, fieldPlan(field)]));
+}
+
+function fieldPlan(field: DescField): FieldPlan {
+  const message = "message" in field && field.message !== undefined ? planOf(field.message) : undefined;
+  return { name: field.localName, kind: field.fieldKind, implicit: field.presence === FeatureSet_FieldPresence.IMPLICIT, ...(message !== undefined ? { message } : {}) };
+}
+
+const chatParamsPlan = planOf(ChatParamsSchema);

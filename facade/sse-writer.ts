@@ -3,9 +3,9 @@ import type { ChatStreamResponse, Usage } from "../gen/iir/inference/v1/inferenc
 import type { OpenAIErrorBody } from "../services/common/openai-types.js";
 import { isHeaderSafe } from "./request-id.js";
 import {
-  chunkChoiceFromStreamPart,
   chunkEvent,
   chunkPrefix,
+  partEvent,
   roleChunkChoice,
   usageChunkEvent,
 } from "./translate/convert-to-openai-response.js";
@@ -83,10 +83,10 @@ export function createSseWriter(response: ServerResponse, options: SseWriterOpti
         usage = part.event.value;
         return;
       }
-      const choice = chunkChoiceFromStreamPart(part);
-      if (choice === undefined) return;
-      pending += openChoice(choice.index) + chunkEvent(prefix, choice);
-      if (choice.finish_reason !== null) choices.set(choice.index, true);
+      const text = partEvent(prefix, part);
+      if (text === undefined) return;
+      pending += openChoice(part.choiceIndex) + text;
+      if (part.event.case === "finish") choices.set(part.choiceIndex, true);
     },
     flush() {
       if (pending === "") return undefined;

@@ -141,6 +141,24 @@ export function chunkEvent(prefix: string, choice: OpenAIChunkChoice): string {
   return `${prefix}${JSON.stringify(choice)}]}\n\n`;
 }
 
+/**
+ * The SSE event of one stream part: the same text as `chunkEvent(prefix, chunkChoiceFromStreamPart(part))`,
+ * but text and reasoning deltas, nearly every part of a stream, are written straight into the
+ * template instead of being built as objects and serialized; undefined for parts that are not
+ * choice deltas.
+ */
+export function partEvent(prefix: string, part: ChatStreamResponse): string | undefined {
+  const event = part.event;
+  if (event.case === "text") {
+    return `${prefix}{"index":${part.choiceIndex},"delta":{"content":${JSON.stringify(event.value.text)}},"finish_reason":null}]}\n\n`;
+  }
+  if (event.case === "reasoning") {
+    return `${prefix}{"index":${part.choiceIndex},"delta":{"reasoning_content":${JSON.stringify(event.value.text)}},"finish_reason":null}]}\n\n`;
+  }
+  const choice = chunkChoiceFromStreamPart(part);
+  return choice === undefined ? undefined : chunkEvent(prefix, choice);
+}
+
 /** The final usage chunk: no choices, only usage (`stream_options.include_usage`). */
 export function usageChunkEvent(prefix: string, usage: Usage): string {
   return `${prefix}],"usage":${JSON.stringify(usageToOpenAI(usage))}}\n\n`;

@@ -1,14 +1,11 @@
-import { create } from "@bufbuild/protobuf";
 import {
-  ChatResponseSchema,
-  ChatStreamResponseSchema,
   FinishReason,
-  FinishSchema,
   Role,
-  TextDeltaSchema,
-  ToolCallDeltaSchema,
   type ChatResponse,
   type ChatStreamResponse,
+  type Choice,
+  type ToolCall,
+  type ToolCallDelta,
   type Usage,
 } from "../../gen/iir/inference/v1/inference_pb.js";
 
@@ -18,18 +15,31 @@ import {
  */
 export function partsFromChatResponse(answer: ChatResponse, cached = false): ChatStreamResponse[] {
   const parts: ChatStreamResponse[] = [];
-  const part = (event: ChatStreamResponse["event"], choiceIndex: number): ChatStreamResponse =>
-    create(ChatStreamResponseSchema, { event, choiceIndex, backend: answer.backend, model: answer.model, cached });
+  const part = (event: ChatStreamResponse["event"], choiceIndex: number): ChatStreamResponse => ({
+    $typeName: "iir.inference.v1.ChatStreamResponse",
+    event,
+    choiceIndex,
+    backend: answer.backend,
+    model: answer.model,
+    cached,
+  });
   for (const choice of answer.choices) {
     const content = choice.message?.content;
     const text = content?.case === "text" ? content.value : "";
-    if (text !== "") parts.push(part({ case: "text", value: create(TextDeltaSchema, { text }) }, choice.index));
+    if (text !== "") parts.push(part({ case: "text", value: { $typeName: "iir.inference.v1.TextDelta", text } }, choice.index));
     for (const [index, call] of (choice.message?.toolCalls ?? []).entries()) {
-      const value = create(ToolCallDeltaSchema, { index, id: call.id, type: call.type, name: call.function?.name ?? "", arguments: call.function?.arguments ?? "" });
+      const value: ToolCallDelta = {
+        $typeName: "iir.inference.v1.ToolCallDelta",
+        index,
+        id: call.id,
+        type: call.type,
+        name: call.function?.name ?? "",
+        arguments: call.function?.arguments ?? "",
+      };
       parts.push(part({ case: "toolCall", value }, choice.index));
     }
     const reason = choice.finishReason === FinishReason.UNSPECIFIED ? FinishReason.STOP : choice.finishReason;
-    parts.push(part({ case: "finish", value: create(FinishSchema, { reason }) }, choice.index));
+    parts.push(part({ case: "finish", value: { $typeName: "iir.inference.v1.Finish", reason } }, choice.index));
   }
   if (answer.usage) parts.push(part({ case: "usage", value: answer.usage }, 0));
   return parts;
@@ -93,24 +103,45 @@ export function createChatResponseAssembler(): ChatResponseAssembler {
     },
     result() {
       const ordered = [...choices.entries()].sort(([a], [b]) => a - b);
-      const response = create(ChatResponseSchema, {
+      // Literals rather than create(), which walks the schema of every nested message. The stored
+      // text is flattened: `+=` leaves a rope holding every delta, which the cache would keep.
+      const response: ChatResponse = {
+        $typeName: "iir.inference.v1.ChatResponse",
+        id: "",
+        created: 0n,
         model,
         backend,
+        cached: false,
         usage,
-        choices: ordered.map(([index, built]) => ({
+        choices: ordered.map(([index, built]): Choice => ({
+          $typeName: "iir.inference.v1.Choice",
           index,
           finishReason: built.finish,
           message: {
+            $typeName: "iir.inference.v1.Message",
             role: Role.ASSISTANT,
-            content: { case: "text" as const, value: built.text },
+            content: { case: "text", value: flattened(built.text) },
+            name: "",
             toolCalls: [...built.calls.entries()]
               .sort(([a], [b]) => a - b)
-              .map(([, call]) => ({ id: call.id, type: call.type || "function", function: { name: call.name, arguments: call.arguments } })),
+              .map(([, call]): ToolCall => ({
+                $typeName: "iir.inference.v1.ToolCall",
+                id: call.id,
+                type: call.type || "function",
+                function: { $typeName: "iir.inference.v1.FunctionCall", name: call.name, arguments: flattened(call.arguments) },
+              })),
+            toolCallId: "",
           },
         })),
-      });
+      };
       const finished = ordered.length > 0 && ordered.every(([, built]) => built.finish !== FinishReason.UNSPECIFIED);
       return { response, finished };
     },
   };
+}
+
+/** The same string as one flat sequence: reading a character makes V8 flatten a rope in place. */
+function flattened(text: string): string {
+  if (text.length > 0) text.charCodeAt(0);
+  return text;
 }

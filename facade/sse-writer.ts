@@ -1,6 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { ChatStreamResponse, Usage } from "../gen/iir/inference/v1/inference_pb.js";
 import type { OpenAIErrorBody } from "../services/common/openai-types.js";
+import { waitForDrain } from "../services/common/wait-for-drain.js";
 import { isHeaderSafe } from "./request-id.js";
 import {
   chunkEvent,
@@ -112,17 +113,4 @@ export function createSseWriter(response: ServerResponse, options: SseWriterOpti
       response.end(`${text}data: ${JSON.stringify(body)}\n\n`);
     },
   };
-}
-
-// Resolves on drain, or on close so a vanished client cannot leave the stream waiting forever.
-function waitForDrain(response: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      response.off("drain", done);
-      response.off("close", done);
-      resolve();
-    };
-    response.on("drain", done);
-    response.on("close", done);
-  });
 }

@@ -5,6 +5,7 @@ import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grp
 import { collectMethods, handlerContextFor } from "./in-process-transport.js";
 import { grpcEnvelope } from "./grpc-envelope.js";
 import { nextBatchOf } from "./async-iterables.js";
+import { waitForDrain } from "./wait-for-drain.js";
 
 /** Handles a request itself and says so, or leaves it to Connect. */
 export type GrpcFastPath = (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => boolean;
@@ -83,7 +84,7 @@ async function serve(spec: MethodImplSpec, request: http2.Http2ServerRequest, re
           sendHeader();
           let writable = true;
           for (const item of batch.value) writable = response.write(grpcEnvelope(toBinary(spec.method.output, create(spec.method.output, item as never))));
-          if (!writable) await drained(response);
+          if (!writable) await waitForDrain(response);
         }
       } finally {
         // Stopped early (the client went away, a write failed): the handler stops too.
@@ -152,18 +153,6 @@ function readMessage(request: http2.Http2ServerRequest, method: DescMethod, read
       settled = true;
       resolve(message);
     });
-  });
-}
-
-function drained(response: http2.Http2ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const settle = () => {
-      response.off("drain", settle);
-      response.off("close", settle);
-      resolve();
-    };
-    response.once("drain", settle);
-    response.once("close", settle);
   });
 }
 

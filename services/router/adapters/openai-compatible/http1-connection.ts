@@ -153,6 +153,14 @@ export class Connection {
     }
   }
 
+  /** Hands on up to `remaining` body bytes from `offset` (without copying); returns where they end. */
+  private forwardBody(exchange: ConnectionExchange, bytes: Buffer, offset: number): number {
+    const take = Math.min(this.remaining, bytes.length - offset);
+    this.remaining -= take;
+    exchange.data(offset === 0 && take === bytes.length ? bytes : bytes.subarray(offset, offset + take));
+    return offset + take;
+  }
+
   private parse(exchange: ConnectionExchange, bytes: Buffer): void {
     let offset = 0;
     while (offset < bytes.length && this.exchange === exchange) {
@@ -160,14 +168,10 @@ export class Connection {
         case State.Head:
           offset = this.readHead(exchange, bytes, offset);
           break;
-        case State.Length: {
-          const take = Math.min(this.remaining, bytes.length - offset);
-          this.remaining -= take;
-          exchange.data(offset === 0 && take === bytes.length ? bytes : bytes.subarray(offset, offset + take));
-          offset += take;
+        case State.Length:
+          offset = this.forwardBody(exchange, bytes, offset);
           if (this.remaining === 0) this.complete(exchange, offset < bytes.length);
           break;
-        }
         case State.UntilClose:
           exchange.data(offset === 0 ? bytes : bytes.subarray(offset));
           offset = bytes.length;
@@ -184,14 +188,10 @@ export class Connection {
           }
           break;
         }
-        case State.ChunkData: {
-          const take = Math.min(this.remaining, bytes.length - offset);
-          this.remaining -= take;
-          exchange.data(offset === 0 && take === bytes.length ? bytes : bytes.subarray(offset, offset + take));
-          offset += take;
+        case State.ChunkData:
+          offset = this.forwardBody(exchange, bytes, offset);
           if (this.remaining === 0) this.state = State.ChunkDataEnd;
           break;
-        }
         case State.ChunkDataEnd: {
           const line = this.readLine(bytes, offset);
           if (line === undefined) return;

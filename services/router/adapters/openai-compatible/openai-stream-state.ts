@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { FinishReason, type ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
 import type { ChatTarget } from "../adapter.js";
+import { ChunkTemplate, learnChunkTemplate } from "./chunk-template.js";
 import { usageFromOpenAI } from "./convert-openai-usage.js";
 import { countOf, isRecord, type JsonRecord } from "./json-guards.js";
 import { finishReasonFromOpenAI } from "./map-openai-finish-reason.js";
@@ -31,17 +32,62 @@ class OpenAIChunkTranslator implements OpenAIStreamState {
   sawUsage = false;
   /** Upstreams name the model in every chunk; kept in case one names it only once. */
   private model = "";
+  /** The text around the delta's string that this stream's chunks have repeated (see chunk-template.ts). */
+  private template: ChunkTemplate | undefined;
+  /** Templates learned that no chunk then matched; after two, this stream learns no more. */
+  private unusedTemplates = 0;
 
   constructor(private readonly target: ChatTarget) {}
 
   partsFromEventData(data: string): ChatStreamResponse[] {
+    const template = this.template;
+    if (template !== undefined) {
+      const text = template.read(data);
+      // An empty string is a chunk with no parts; JSON.parse is left to say so.
+      if (text !== undefined && text !== "") {
+        template.uses++;
+        return [this.part(template.kind === "text" ? { case: "text", value: { $typeName: "iir.inference.v1.TextDelta", text } } : { case: "reasoning", value: { $typeName: "iir.inference.v1.ReasoningDelta", text } }, template.choiceIndex)];
+      }
+    }
     let chunk: unknown;
     try {
       chunk = JSON.parse(data);
     } catch {
       throw malformed("a stream event is not JSON");
     }
-    return this.partsFromChunk(chunk);
+    const parts = this.partsFromChunk(chunk);
+    if (parts.length === 1 && this.unusedTemplates < 2) this.learnFrom(data, chunk as JsonRecord, parts[0]!);
+    return parts;
+  }
+
+  /** Takes the chunk's text as the template for the next ones when its one part is a text or reasoning delta. */
+  private learnFrom(data: string, chunk: JsonRecord, part: ChatStreamResponse): void {
+    const event = part.event;
+    if (event.case !== "text" && event.case !== "reasoning") return;
+    // The first chunk names the role, which the next ones leave out: no template would match them.
+    const choices = chunk.choices;
+    const first = Array.isArray(choices) && choices.length === 1 && isRecord(choices[0]) ? choices[0].delta : undefined;
+    if (isRecord(first) && first.role !== undefined) return;
+    // A template no chunk matched, or a chunk no template could be learned from, counts against
+    // learning: streams whose chunks differ in more than the delta stop paying for it after two.
+    if (this.template !== undefined && this.template.uses === 0) this.unusedTemplates++;
+    this.template = undefined;
+    if (this.unusedTemplates >= 2) return;
+    this.template = learnChunkTemplate(data, event.case, event.value.text, part.choiceIndex, (probe, probeValue) => {
+      const { model, finished, sawUsage } = this;
+      try {
+        const probed = this.partsFromChunk(JSON.parse(probe));
+        const only = probed.length === 1 ? probed[0]! : undefined;
+        return only !== undefined && only.choiceIndex === part.choiceIndex && only.event.case === event.case && only.event.value.text === probeValue;
+      } catch {
+        return false;
+      } finally {
+        this.model = model;
+        this.finished = finished;
+        this.sawUsage = sawUsage;
+      }
+    });
+    if (this.template === undefined) this.unusedTemplates++;
   }
 
   partsFromChunk(chunk: unknown): ChatStreamResponse[] {

@@ -89,9 +89,19 @@ test("a stream of the usual shape is read with a few JSON.parse calls, not one p
   t.true(parses <= 6, `${parses} parses for ${events.length} events`);
 });
 
+test("OpenAI's obfuscation padding, different in every chunk, does not stop the template", (t) => {
+  const texts = Array.from({ length: 50 }, (_, index) => (index % 7 === 3 ? ` line\n${index}` : ` word${index}`));
+  const events = openAIStream(shapes["OpenAI with obfuscation"]!, texts);
+  const { result, parses } = countingParses(() => throughStream(events));
+  t.deepEqual(result, throughJsonParse(events));
+  // As above, plus decoding the texts with an escape (one JSON.parse of the string alone).
+  t.true(parses <= 6 + 7, `${parses} parses for ${events.length} events`);
+});
+
 test("chunks that differ in more than the delta stop being learned from", (t) => {
   const texts = Array.from({ length: 50 }, (_, index) => ` word${index}`);
-  const events = openAIStream(shapes["OpenAI with obfuscation"]!, texts);
+  const shape = (delta: object, finish: string | null) => ({ id: "v", nonce: Math.random().toString(36).slice(2), model: "m", choices: [{ index: 0, delta, finish_reason: finish }] });
+  const events = openAIStream(shape, texts);
   const { result, parses } = countingParses(() => throughStream(events));
   t.deepEqual(result, throughJsonParse(events));
   // One parse per event, and at most two learning probes.
@@ -129,6 +139,28 @@ test("random text in place of the delta agrees with JSON.parse", (t) => {
     for (let position = 0; position < length; position++) body += alphabet[Math.floor(random() * alphabet.length)];
     events.push(`${prefix}${body}${suffix}`);
   }
+  t.deepEqual(throughStream(events), throughJsonParse(events));
+});
+
+test("random text in place of the delta and of the obfuscation padding agrees with JSON.parse", (t) => {
+  const shape = shapes["OpenAI with obfuscation"]!;
+  const learned = JSON.stringify({ ...shape({ content: "seed" }, null), obfuscation: "PAD" });
+  const [prefix, rest] = learned.split("seed") as [string, string];
+  const [middle, tail] = rest.split("PAD") as [string, string];
+  const alphabet = ['"', "\\", "u", "0", "a", "F", "n", "\u0000", "\u001f", " ", "é", "\ud83c", "}", ",", ":", "{"];
+  let seed = 11;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const text = () => {
+    let value = "";
+    const length = Math.floor(random() * 7);
+    for (let position = 0; position < length; position++) value += alphabet[Math.floor(random() * alphabet.length)];
+    return value;
+  };
+  const events = [learned];
+  for (let index = 0; index < 2000; index++) events.push(`${prefix}${text()}${middle}${random() < 0.5 ? "Xy3" : text()}${tail}`);
   t.deepEqual(throughStream(events), throughJsonParse(events));
 });
 

@@ -18,9 +18,15 @@ export class ChunkTemplate {
   /** Chunks read through this template. */
   uses = 0;
 
+  /**
+   * `suffix` may hold one slot whose string varies from chunk to chunk and is never read: OpenAI's
+   * `obfuscation` padding. Then `suffix` is the text up to the slot's opening quote and `tail` the
+   * text from its closing quote; otherwise `tail` is undefined and the suffix must match whole.
+   */
   constructor(
     readonly prefix: string,
     readonly suffix: string,
+    readonly tail: string | undefined,
     readonly kind: TemplateKind,
     readonly choiceIndex: number,
   ) {}
@@ -30,6 +36,7 @@ export class ChunkTemplate {
    * chunk (the caller parses it then).
    */
   read(data: string): string | undefined {
+    if (this.tail !== undefined) return this.readWithSlot(data, this.tail);
     const { prefix, suffix } = this;
     const end = data.length - suffix.length;
     // Slices compared with ===, which compares memory; startsWith/endsWith went character by character, five times slower.
@@ -41,6 +48,36 @@ export class ChunkTemplate {
     }
     return data.slice(prefix.length, end);
   }
+
+  private readWithSlot(data: string, tail: string): string | undefined {
+    const { prefix, suffix } = this;
+    const tailStart = data.length - tail.length;
+    if (tailStart < prefix.length + suffix.length || data.slice(0, prefix.length) !== prefix || data.slice(tailStart) !== tail) return undefined;
+    // The delta's string ends at its first unescaped quote; whether it is a valid string is left to decoding.
+    let index = prefix.length;
+    let escaped = false;
+    for (;;) {
+      if (index >= tailStart) return undefined;
+      const code = data.charCodeAt(index);
+      if (code === 0x22) break;
+      if (code < 0x20) return undefined;
+      if (code === 0x5c) {
+        escaped = true;
+        index += 2;
+      } else {
+        index++;
+      }
+    }
+    const slotStart = index + suffix.length;
+    if (slotStart > tailStart || data.slice(index, slotStart) !== suffix) return undefined;
+    // The slot's string must be plain text: no quote, escape or control character.
+    for (let position = slotStart; position < tailStart; position++) {
+      const code = data.charCodeAt(position);
+      if (code === 0x22 || code === 0x5c || code < 0x20) return undefined;
+    }
+    const body = data.slice(prefix.length, index);
+    return escaped ? decodeStringBody(body) : body;
+  }
 }
 
 /** The string whose JSON text, between quotes, is `body`; `undefined` when that is not one JSON string. */
@@ -51,6 +88,8 @@ function decodeStringBody(body: string): string | undefined {
     return undefined;
   }
 }
+
+const obfuscationKey = '"obfuscation":"';
 
 /** The keys each kind's string may stand under in a delta, as the stream translator reads them. */
 const keysOfKind: Record<TemplateKind, readonly string[]> = {
@@ -78,10 +117,21 @@ export function learnChunkTemplate(
     const at = data.indexOf(needle);
     if (at === -1 || data.lastIndexOf(needle) !== at) continue;
     const prefix = data.slice(0, at + key.length + 4);
-    const suffix = data.slice(at + needle.length - 1);
+    let suffix = data.slice(at + needle.length - 1);
+    let tail: string | undefined;
+    // OpenAI pads each chunk with random text under `obfuscation`, which no translator reads.
+    const slot = suffix.indexOf(obfuscationKey);
+    if (slot !== -1) {
+      const slotStart = slot + obfuscationKey.length;
+      const slotEnd = suffix.indexOf('"', slotStart);
+      if (slotEnd !== -1 && suffix.lastIndexOf("\\", slotEnd) < slotStart) {
+        tail = suffix.slice(slotEnd);
+        suffix = suffix.slice(0, slotStart);
+      }
+    }
     const probeValue = value === "iir" ? "rii" : "iir";
-    if (!verify(`${prefix}${probeValue}${suffix}`, probeValue)) return undefined;
-    return new ChunkTemplate(prefix, suffix, kind, choiceIndex);
+    if (!verify(`${prefix}${probeValue}${suffix}${tail === undefined ? "" : "x"}${tail ?? ""}`, probeValue)) return undefined;
+    return new ChunkTemplate(prefix, suffix, tail, kind, choiceIndex);
   }
   return undefined;
 }

@@ -36,28 +36,16 @@ export class ChunkTemplate {
    * chunk (the caller parses it then).
    */
   read(data: string): string | undefined {
-    if (this.tail !== undefined) return this.readWithSlot(data, this.tail);
-    const { prefix, suffix } = this;
-    const end = data.length - suffix.length;
+    const { prefix, suffix, tail } = this;
+    const fixedEnd = tail === undefined ? data.length : data.length - tail.length;
     // Slices compared with ===, which compares memory; startsWith/endsWith went character by character, five times slower.
-    if (end < prefix.length || data.slice(0, prefix.length) !== prefix || data.slice(end) !== suffix) return undefined;
-    for (let index = prefix.length; index < end; index++) {
-      const code = data.charCodeAt(index);
-      // A quote, an escape or a control character: only JSON.parse can say what the string is.
-      if (code === 0x22 || code === 0x5c || code < 0x20) return decodeStringBody(data.slice(prefix.length, end));
-    }
-    return data.slice(prefix.length, end);
-  }
-
-  private readWithSlot(data: string, tail: string): string | undefined {
-    const { prefix, suffix } = this;
-    const tailStart = data.length - tail.length;
-    if (tailStart < prefix.length + suffix.length || data.slice(0, prefix.length) !== prefix || data.slice(tailStart) !== tail) return undefined;
+    if (fixedEnd < prefix.length + suffix.length || data.slice(0, prefix.length) !== prefix) return undefined;
+    if (tail !== undefined && data.slice(fixedEnd) !== tail) return undefined;
     // The delta's string ends at its first unescaped quote; whether it is a valid string is left to decoding.
     let index = prefix.length;
     let escaped = false;
     for (;;) {
-      if (index >= tailStart) return undefined;
+      if (index >= fixedEnd) return undefined;
       const code = data.charCodeAt(index);
       if (code === 0x22) break;
       if (code < 0x20) return undefined;
@@ -68,12 +56,16 @@ export class ChunkTemplate {
         index++;
       }
     }
-    const slotStart = index + suffix.length;
-    if (slotStart > tailStart || data.slice(index, slotStart) !== suffix) return undefined;
-    // The slot's string must be plain text: no quote, escape or control character.
-    for (let position = slotStart; position < tailStart; position++) {
-      const code = data.charCodeAt(position);
-      if (code === 0x22 || code === 0x5c || code < 0x20) return undefined;
+    const suffixEnd = index + suffix.length;
+    if (suffixEnd > fixedEnd || data.slice(index, suffixEnd) !== suffix) return undefined;
+    if (tail === undefined) {
+      if (suffixEnd !== data.length) return undefined;
+    } else {
+      // The slot's string must be plain text: no quote, escape or control character.
+      for (let position = suffixEnd; position < fixedEnd; position++) {
+        const code = data.charCodeAt(position);
+        if (code === 0x22 || code === 0x5c || code < 0x20) return undefined;
+      }
     }
     const body = data.slice(prefix.length, index);
     return escaped ? decodeStringBody(body) : body;

@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { FinishReason, type ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
 import type { ChatTarget } from "../adapter.js";
-import { ChunkTemplate, learnChunkTemplate } from "./chunk-template.js";
+import { ChunkTemplate, learnChunkTemplate, type TemplateKind } from "./chunk-template.js";
 import { usageFromOpenAI } from "./convert-openai-usage.js";
 import { countOf, isRecord, type JsonRecord } from "./json-guards.js";
 import { finishReasonFromOpenAI } from "./map-openai-finish-reason.js";
@@ -46,7 +46,7 @@ class OpenAIChunkTranslator implements OpenAIStreamState {
       // An empty string is a chunk with no parts; JSON.parse is left to say so.
       if (text !== undefined && text !== "") {
         template.uses++;
-        return [this.part(template.kind === "text" ? { case: "text", value: { $typeName: "iir.inference.v1.TextDelta", text } } : { case: "reasoning", value: { $typeName: "iir.inference.v1.ReasoningDelta", text } }, template.choiceIndex)];
+        return [this.deltaPart(template.kind, text, template.choiceIndex)];
       }
     }
     let chunk: unknown;
@@ -118,10 +118,10 @@ class OpenAIChunkTranslator implements OpenAIStreamState {
       // DeepSeek and vLLM name it `reasoning_content`, OpenRouter and Ollama `reasoning`.
       const reasoning = typeof delta.reasoning_content === "string" ? delta.reasoning_content : delta.reasoning;
       if (typeof reasoning === "string" && reasoning !== "") {
-        parts.push(this.part({ case: "reasoning", value: { $typeName: "iir.inference.v1.ReasoningDelta", text: reasoning } }, choiceIndex));
+        parts.push(this.deltaPart("reasoning", reasoning, choiceIndex));
       }
       if (typeof delta.content === "string" && delta.content !== "") {
-        parts.push(this.part({ case: "text", value: { $typeName: "iir.inference.v1.TextDelta", text: delta.content } }, choiceIndex));
+        parts.push(this.deltaPart("text", delta.content, choiceIndex));
       }
       if (Array.isArray(delta.tool_calls)) this.addToolCallParts(delta.tool_calls, choiceIndex, parts);
     }
@@ -155,6 +155,14 @@ class OpenAIChunkTranslator implements OpenAIStreamState {
         ),
       );
     }
+  }
+
+  /** A text or reasoning delta: what a template reads, and the usual chunk's one part. */
+  private deltaPart(kind: TemplateKind, text: string, choiceIndex: number): ChatStreamResponse {
+    return this.part(
+      kind === "text" ? { case: "text", value: { $typeName: "iir.inference.v1.TextDelta", text } } : { case: "reasoning", value: { $typeName: "iir.inference.v1.ReasoningDelta", text } },
+      choiceIndex,
+    );
   }
 
   private part(event: ChatStreamResponse["event"], choiceIndex: number): ChatStreamResponse {

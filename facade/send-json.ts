@@ -1,13 +1,16 @@
 import type { ServerResponse } from "node:http";
+import { holdWritesUntilTurnEnds } from "../services/common/turn-batched-writes.js";
 
 /**
  * Writes a JSON answer straight to the socket. Express's `res.json` also negotiates charsets, checks
- * freshness and can hash an ETag; none of that applies to an API answer, and this path is hot.
+ * freshness and can hash an ETag; none of that applies to an API answer, and this path is hot. The
+ * answers finished in one turn of the event loop leave together at its end (turn-batched-writes.ts).
  */
 export function sendJson(response: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   response.statusCode = status;
   response.setHeader("content-type", "application/json");
   response.setHeader("content-length", Buffer.byteLength(text));
+  if (response.socket !== null) holdWritesUntilTurnEnds(response.socket);
   response.end(text);
 }

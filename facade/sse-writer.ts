@@ -1,6 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { ChatStreamResponse, Usage } from "../gen/iir/inference/v1/inference_pb.js";
 import type { OpenAIErrorBody } from "../services/common/openai-types.js";
+import { holdWritesUntilTurnEnds } from "../services/common/turn-batched-writes.js";
 import { waitForDrain } from "../services/common/wait-for-drain.js";
 import { isHeaderSafe } from "./request-id.js";
 import {
@@ -51,7 +52,8 @@ const doneEvent = "data: [DONE]\n\n";
  * Turns router stream parts into OpenAI's SSE chunks. Headers wait for the first part because only
  * it names the backend (`x-iir-backend`) and the model; until then a failure can still be a normal
  * error answer. Parts are written as they arrive, Nagle off: the route flushes after each batch
- * (all the parts one upstream read carried), so one read costs one write, not one per part.
+ * (all the parts one upstream read carried), so one read costs one write, not one per part, and the
+ * writes of one turn of the event loop leave together at its end (turn-batched-writes.ts).
  */
 export function createSseWriter(response: ServerResponse, options: SseWriterOptions): SseWriter {
   let prefix = "";
@@ -60,6 +62,9 @@ export function createSseWriter(response: ServerResponse, options: SseWriterOpti
   const choices = new Map<number, boolean>();
   let usage: Usage | undefined;
   let pending = "";
+  const hold = () => {
+    if (response.socket !== null) holdWritesUntilTurnEnds(response.socket);
+  };
 
   const start = (backend: string, model: string) => {
     started = true;
@@ -93,6 +98,7 @@ export function createSseWriter(response: ServerResponse, options: SseWriterOpti
       if (pending === "") return undefined;
       const text = pending;
       pending = "";
+      hold();
       return response.write(text) ? undefined : waitForDrain(response);
     },
     finish() {
@@ -104,12 +110,14 @@ export function createSseWriter(response: ServerResponse, options: SseWriterOpti
         if (!finished) text += chunkEvent(prefix, { index, delta: {}, finish_reason: "stop" });
       }
       if (usage !== undefined && options.includeUsage) text += usageChunkEvent(prefix, usage);
+      hold();
       response.end(text + doneEvent);
     },
     fail(body) {
       // Events added before the failure still go out, then the error.
       const text = pending;
       pending = "";
+      hold();
       response.end(`${text}data: ${JSON.stringify(body)}\n\n`);
     },
   };

@@ -1,4 +1,5 @@
 import type net from "node:net";
+import { holdWritesUntilTurnEnds } from "../../../common/turn-batched-writes.js";
 
 /**
  * One kept-alive HTTP/1.1 connection of the upstream pool (http1-pool.ts) and the incremental parser
@@ -94,6 +95,8 @@ export class Connection {
     exchange.connection = this;
     this.state = State.Head;
     this.keepAlive = true;
+    // Requests begun in one turn go out back to back at its end (see turn-batched-writes.ts).
+    holdWritesUntilTurnEnds(this.socket);
     this.socket.write(exchange.bytes);
   }
 

@@ -1,5 +1,5 @@
 import type { ServerResponse } from "node:http";
-import { holdWritesUntilTurnEnds } from "../services/common/turn-batched-writes.js";
+import { endAtTurnEnd } from "../services/common/turn-batched-writes.js";
 
 /**
  * Writes a JSON answer straight to the socket. Express's `res.json` also negotiates charsets, checks
@@ -8,9 +8,7 @@ import { holdWritesUntilTurnEnds } from "../services/common/turn-batched-writes.
  */
 export function sendJson(response: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  response.statusCode = status;
-  response.setHeader("content-type", "application/json");
-  response.setHeader("content-length", Buffer.byteLength(text));
-  if (response.socket !== null) holdWritesUntilTurnEnds(response.socket);
-  response.end(text);
+  // The head is final now (headersSent): nothing can answer this request a second time meanwhile.
+  response.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  endAtTurnEnd(response, text);
 }

@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { ChatStreamResponse, Usage } from "../gen/iir/inference/v1/inference_pb.js";
 import type { OpenAIErrorBody } from "../services/common/openai-types.js";
-import { holdWritesUntilTurnEnds } from "../services/common/turn-batched-writes.js";
+import { endAtTurnEnd, holdWritesUntilTurnEnds } from "../services/common/turn-batched-writes.js";
 import { waitForDrain } from "../services/common/wait-for-drain.js";
 import { isHeaderSafe } from "./request-id.js";
 import {
@@ -110,15 +110,13 @@ export function createSseWriter(response: ServerResponse, options: SseWriterOpti
         if (!finished) text += chunkEvent(prefix, { index, delta: {}, finish_reason: "stop" });
       }
       if (usage !== undefined && options.includeUsage) text += usageChunkEvent(prefix, usage);
-      hold();
-      response.end(text + doneEvent);
+      endAtTurnEnd(response, text + doneEvent);
     },
     fail(body) {
       // Events added before the failure still go out, then the error.
       const text = pending;
       pending = "";
-      hold();
-      response.end(`${text}data: ${JSON.stringify(body)}\n\n`);
+      endAtTurnEnd(response, `${text}data: ${JSON.stringify(body)}\n\n`);
     },
   };
 }

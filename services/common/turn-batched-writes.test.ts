@@ -1,8 +1,9 @@
+import http from "node:http";
 import net from "node:net";
 import { once } from "node:events";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import test from "ava";
-import { holdWritesUntilTurnEnds } from "./turn-batched-writes.js";
+import { endAtTurnEnd, holdWritesUntilTurnEnds } from "./turn-batched-writes.js";
 
 /** A loopback server that records what each connection sent, and `count` clients connected to it. */
 async function connectedPairs(count: number) {
@@ -88,4 +89,75 @@ test("a hold taken while held sockets are being let go is let go in the next tur
   });
   await until(() => received[0] === "first second");
   t.is(a.writableCorked, 0);
+});
+
+/** A server whose handler is given each response, answered by the test. */
+async function httpServer(onRequest: (response: http.ServerResponse) => void) {
+  const server = http.createServer((_request, response) => onRequest(response));
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as net.AddressInfo;
+  const agent = new http.Agent({ keepAlive: true });
+  const get = () =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      http
+        .get({ host: "127.0.0.1", port, agent }, (response) => {
+          let body = "";
+          response.setEncoding("utf8");
+          response.on("data", (text: string) => (body += text));
+          response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+        })
+        .on("error", reject);
+    });
+  const close = () => {
+    agent.destroy();
+    server.closeAllConnections();
+    server.close();
+  };
+  return { get, close };
+}
+
+test("responses ended in a turn are ended at its end, all of them, with their bodies", async (t) => {
+  const waiting: http.ServerResponse[] = [];
+  const { get, close } = await httpServer((response) => waiting.push(response));
+  t.teardown(close);
+  const answers = [get(), get(), get()];
+  await until(() => waiting.length === 3);
+  const states: boolean[] = [];
+  waiting.forEach((response, index) => {
+    response.writeHead(200 + index, { "content-type": "text/plain" });
+    endAtTurnEnd(response, `answer ${index}`);
+    states.push(response.writableEnded);
+  });
+  t.deepEqual(states, [false, false, false], "nothing ends before the turn does");
+  await nextTurn();
+  t.true(waiting.every((response) => response.writableEnded));
+  t.deepEqual(await Promise.all(answers), [0, 1, 2].map((index) => ({ status: 200 + index, body: `answer ${index}` })));
+});
+
+test("a response ended twice in a turn keeps its first ending, and the server keeps serving", async (t) => {
+  let calls = 0;
+  const { get, close } = await httpServer((response) => {
+    calls++;
+    response.writeHead(200);
+    endAtTurnEnd(response, "first");
+    endAtTurnEnd(response, "second");
+  });
+  t.teardown(close);
+  t.deepEqual(await get(), { status: 200, body: "first" });
+  t.deepEqual(await get(), { status: 200, body: "first" });
+  t.is(calls, 2);
+});
+
+test("writes held on a response's socket go out before its ending, in order", async (t) => {
+  const { get, close } = await httpServer((response) => {
+    response.writeHead(200, { "content-type": "text/event-stream" });
+    holdWritesUntilTurnEnds(response.socket!);
+    response.write("data: 1\n\n");
+    holdWritesUntilTurnEnds(response.socket!);
+    response.write("data: 2\n\n");
+    endAtTurnEnd(response, "data: [DONE]\n\n");
+  });
+  t.teardown(close);
+  t.deepEqual(await get(), { status: 200, body: "data: 1\n\ndata: 2\n\ndata: [DONE]\n\n" });
 });

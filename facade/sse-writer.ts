@@ -62,9 +62,6 @@ export function createSseWriter(response: ServerResponse, options: SseWriterOpti
   const choices = new Map<number, boolean>();
   let usage: Usage | undefined;
   let pending = "";
-  const hold = () => {
-    if (response.socket !== null) holdWritesUntilTurnEnds(response.socket);
-  };
 
   const start = (backend: string, model: string) => {
     started = true;
@@ -98,7 +95,7 @@ export function createSseWriter(response: ServerResponse, options: SseWriterOpti
       if (pending === "") return undefined;
       const text = pending;
       pending = "";
-      hold();
+      if (response.socket !== null) holdWritesUntilTurnEnds(response.socket);
       return response.write(text) ? undefined : waitForDrain(response);
     },
     finish() {

@@ -12,24 +12,20 @@ export interface EndableResponse {
 }
 
 let held: CorkableSocket[] = [];
-let ending: EndableResponse[] = [];
-let endingBodies: string[] = [];
+let ending: { readonly response: EndableResponse; readonly body: string }[] = [];
 let flushScheduled = false;
 
 function flushTurn(): void {
   flushScheduled = false;
-  const responses = ending;
-  const bodies = endingBodies;
+  const answers = ending;
   const sockets = held;
   ending = [];
-  endingBodies = [];
   held = [];
-  for (let i = 0; i < responses.length; i++) {
-    const response = responses[i]!;
+  for (const { response, body } of answers) {
     // Ended meanwhile (by a second answer, or a closed connection): the first end stands.
     if (response.writableEnded) continue;
     try {
-      response.end(bodies[i]!);
+      response.end(body);
     } catch (error) {
       // One broken response must not keep the rest of the turn's answers (or sockets) back.
       response.destroy(error as Error);
@@ -50,7 +46,8 @@ function scheduleFlush(): void {
  * under load finishes many requests per turn of the event loop: written as each is ready, with
  * ~100 µs of work between them, each write finds its peer asleep again; written back to back at the
  * end of the turn (the check phase right after the I/O callbacks), only the first does. Nothing
- * waits on a timer: bytes produced in a turn leave in that turn, and a lone request gains no latency.
+ * waits on a timer: bytes produced in a turn leave in that turn, so a lone request is written only
+ * the rest of its turn later (~5 µs measured).
  */
 
 /**
@@ -72,7 +69,6 @@ export function holdWritesUntilTurnEnds(socket: CorkableSocket): void {
  * true only at the turn's end, and a response ended before then keeps that first ending.
  */
 export function endAtTurnEnd(response: EndableResponse, body: string): void {
-  ending.push(response);
-  endingBodies.push(body);
+  ending.push({ response, body });
   scheduleFlush();
 }

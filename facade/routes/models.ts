@@ -1,6 +1,7 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import type { NextFunction, Request, Response } from "express";
 import type { InferenceService, ModelInfo } from "../../gen/iir/inference/v1/inference_pb.js";
+import { createRequestSignal } from "../../services/common/request-signal.js";
 import { sendJson } from "../send-json.js";
 
 /** `GET /v1/models` and `GET /v1/models/:id`, answered from the router's ListModels. */
@@ -41,9 +42,9 @@ function modelToOpenAI(model: ModelInfo) {
 
 /** An AbortSignal that fires when the client goes away before the answer is written. */
 export function abortOnClose(response: Response): AbortSignal {
-  const controller = new AbortController();
+  const signal = createRequestSignal();
   response.once("close", () => {
-    if (!response.writableFinished) controller.abort();
+    if (!response.writableFinished) signal.abort();
   });
-  return controller.signal;
+  return signal;
 }

@@ -6,6 +6,7 @@ import { collectMethods, handlerContextFor } from "./in-process-transport.js";
 import { grpcEnvelope } from "./grpc-envelope.js";
 import { nextBatchOf } from "./async-iterables.js";
 import { waitForDrain } from "./wait-for-drain.js";
+import { createRequestSignal } from "./request-signal.js";
 
 /** Handles a request itself and says so, or leaves it to Connect. */
 export type GrpcFastPath = (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => boolean;
@@ -46,7 +47,7 @@ export function createGrpcFastPath(options: { routes: (router: ConnectRouter) =>
 }
 
 async function serve(spec: MethodImplSpec, request: http2.Http2ServerRequest, response: http2.Http2ServerResponse, readMaxBytes: number): Promise<void> {
-  const cancel = new AbortController();
+  const cancel = createRequestSignal();
   let done = false;
   // The client going away (RST_STREAM, a dropped connection) before the answer ended cancels the call.
   response.once("close", () => {
@@ -54,7 +55,7 @@ async function serve(spec: MethodImplSpec, request: http2.Http2ServerRequest, re
   });
   const deadline = request.headers["grpc-timeout"];
   const timeout = parseTimeout(typeof deadline === "string" ? deadline : null, maximumTimeoutMs);
-  const { context, end } = handlerContextFor(spec.method, cancel.signal, timeout.timeoutMs, requestHeaders(request), "grpc");
+  const { context, end } = handlerContextFor(spec.method, cancel, timeout.timeoutMs, requestHeaders(request), "grpc");
   let headerSent = false;
   const sendHeader = () => {
     if (headerSent) return;

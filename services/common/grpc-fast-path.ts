@@ -7,6 +7,7 @@ import { grpcEnvelope } from "./grpc-envelope.js";
 import { nextBatchOf } from "./async-iterables.js";
 import { waitForDrain } from "./wait-for-drain.js";
 import { createRequestSignal } from "./request-signal.js";
+import { createHeaders } from "./plain-headers.js";
 
 /** Handles a request itself and says so, or leaves it to Connect. */
 export type GrpcFastPath = (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => boolean;
@@ -106,7 +107,7 @@ async function serve(spec: MethodImplSpec, request: http2.Http2ServerRequest, re
 function finish(response: http2.Http2ServerResponse, context: HandlerContext, sendHeader: () => void, error: ConnectError | undefined): void {
   if (response.destroyed) return;
   sendHeader();
-  const trailer = new Headers(context.responseTrailer);
+  const trailer = createHeaders(context.responseTrailer);
   if (error === undefined) trailer.set("grpc-status", "0");
   else setTrailerStatus(trailer, error);
   response.addTrailers(headerObject(trailer));
@@ -158,7 +159,7 @@ function readMessage(request: http2.Http2ServerRequest, method: DescMethod, read
 }
 
 function requestHeaders(request: http2.Http2ServerRequest): Headers {
-  const headers = new Headers();
+  const headers = createHeaders();
   const raw = request.rawHeaders;
   for (let index = 0; index + 1 < raw.length; index += 2) {
     const name = raw[index]!;

@@ -1,5 +1,6 @@
 import { create, type DescMessage, type DescMethod, type MessageShape } from "@bufbuild/protobuf";
 import { nextBatchOf, type BatchingIterator } from "./async-iterables.js";
+import { createHeaders } from "./plain-headers.js";
 import {
   Code,
   ConnectError,
@@ -171,7 +172,7 @@ type HeadersInit = ConstructorParameters<typeof Headers>[0];
 /**
  * The context a handler is called with. With a deadline Connect's own context runs the timer;
  * without one (the facade's calls) a plain context on the caller's signal saves two
- * AbortControllers and their listeners per call.
+ * AbortControllers and their listeners per call, and its headers are plain-headers.ts's.
  */
 export function handlerContextFor(
   method: DescMethod,
@@ -201,9 +202,9 @@ export function handlerContextFor(
     url: `/${method.parent.typeName}/${method.name}`,
     signal: signal ?? neverAborted,
     timeoutMs: () => undefined,
-    requestHeader: new Headers(header),
-    responseHeader: new Headers(),
-    responseTrailer: new Headers(),
+    requestHeader: createHeaders(header),
+    responseHeader: createHeaders(),
+    responseTrailer: createHeaders(),
     values: createContextValues(),
   };
   return { context, end: () => undefined };

@@ -7,6 +7,7 @@ import { connectErrorFromNodeError } from "../services/common/errors.js";
 import type { RouterAnswer, RouterChat } from "./router-chat.js";
 import type { BatchingIterator } from "../services/common/async-iterables.js";
 import { grpcEnvelope } from "../services/common/grpc-envelope.js";
+import { createHeaders } from "../services/common/plain-headers.js";
 
 /** {@link RouterChat} over one HTTP/2 connection, and how to close it. */
 export interface GrpcRouterChat extends RouterChat {
@@ -81,7 +82,7 @@ export function createGrpcRouterChat(baseUrl: string): GrpcRouterChat {
 class GrpcCall<O extends DescMessage> implements BatchingIterator<MessageShape<O>> {
   readonly header: Promise<Headers>;
   /** Filled in when the trailers arrive. */
-  readonly trailer = new Headers();
+  readonly trailer = createHeaders();
   /** Settles when the call ended: resolved with an OK status, rejected with its error. */
   readonly finished: Promise<void>;
   private readonly stream: http2.ClientHttp2Stream;
@@ -227,7 +228,7 @@ class GrpcCall<O extends DescMessage> implements BatchingIterator<MessageShape<O
       error = errorFromResetCode(rstCode);
     } else {
       try {
-        validateTrailer(this.trailer, this.responseHeader ?? new Headers());
+        validateTrailer(this.trailer, this.responseHeader ?? createHeaders());
       } catch (thrown) {
         error = ConnectError.from(thrown);
       }
@@ -255,7 +256,7 @@ class GrpcCall<O extends DescMessage> implements BatchingIterator<MessageShape<O
 }
 
 function toHeaders(raw: http2.IncomingHttpHeaders): Headers {
-  const headers = new Headers();
+  const headers = createHeaders();
   for (const [name, value] of Object.entries(raw)) appendHeader(headers, name, value);
   return headers;
 }

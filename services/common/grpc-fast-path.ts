@@ -3,7 +3,7 @@ import { create, fromBinary, toBinary, type DescMethod } from "@bufbuild/protobu
 import { Code, ConnectError, type ConnectRouter, type HandlerContext, type MethodImplSpec } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { collectMethods, handlerContextFor } from "./in-process-transport.js";
-import { grpcEnvelope } from "./grpc-envelope.js";
+import { grpcEnvelope, grpcEnvelopes } from "./grpc-envelope.js";
 import { nextBatchOf } from "./async-iterables.js";
 import { waitForDrain } from "./wait-for-drain.js";
 import { createRequestSignal } from "./request-signal.js";
@@ -24,6 +24,7 @@ const maximumTimeoutMs = 2 ** 31 - 1;
  * (headers, trailers, deadline from `grpc-timeout`, a signal that aborts when the client cancels),
  * statuses and error details written by Connect's own `setTrailerStatus`. Anything else (JSON,
  * compression, gRPC-Web, the Connect protocol, other methods) returns false and goes to Connect.
+ * A stream's messages go out in batches, all those one upstream read produced in one write.
  * (`@connectrpc/connect/protocol-grpc` is Connect's internal API; package.json pins Connect exactly.)
  */
 export function createGrpcFastPath(options: { routes: (router: ConnectRouter) => void; methods: readonly DescMethod[]; readMaxBytes?: number }): GrpcFastPath {
@@ -84,9 +85,9 @@ async function serve(spec: MethodImplSpec, request: http2.Http2ServerRequest, re
           }
           if (response.destroyed) break;
           sendHeader();
-          let writable = true;
-          for (const item of batch.value) writable = response.write(grpcEnvelope(toBinary(spec.method.output, create(spec.method.output, item as never))));
-          if (!writable) await waitForDrain(response);
+          // The batch in one write: one DATA frame, and one read on the client's side.
+          const messages = batch.value.map((item) => toBinary(spec.method.output, create(spec.method.output, item as never)));
+          if (!response.write(grpcEnvelopes(messages))) await waitForDrain(response);
         }
       } finally {
         // Stopped early (the client went away, a write failed): the handler stops too.

@@ -57,6 +57,8 @@ export interface GatewayResult {
   readonly memory: Record<TargetName, Record<string, { rss: number; peak: number }>>;
   /** Requests the mock received from (d) over the whole benchmark, priming included. */
   readonly cacheMockRequests: number;
+  /** Resident memory of each gateway target's processes together after each of its load runs (warm-ups too), in order, MB. */
+  readonly rssAfterEachRun: Partial<Record<TargetName, number[]>>;
 }
 
 /** Measures (a)–(d): every mode × connection count, targets taking turns run by run. */
@@ -67,6 +69,7 @@ export async function measureGateway(options: { quick: boolean }): Promise<Gatew
   let targets: Targets | undefined;
   try {
     targets = await startTargets(mock);
+    const rssLog: RssLog = new Map();
     const cacheTarget = targets.all.get("cache")!;
     const beforePriming = await mock.count();
     const primed = await fetch(cacheTarget.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(chatBody) });
@@ -76,14 +79,14 @@ export async function measureGateway(options: { quick: boolean }): Promise<Gatew
     for (const target of targets.all.values()) {
       if (target.name === "direct") continue;
       for (const stream of [false, true]) {
-        const warmUp = await loadRun(targets, mock, target, { stream, connections: 50, seconds: options.quick ? 2 : 5 });
+        const warmUp = await loadRun(targets, mock, target, { stream, connections: 50, seconds: options.quick ? 2 : 5 }, rssLog);
         if (target.name === "cache") cacheWarmUp += warmUp.received;
       }
     }
     const cells: Cell[] = [];
     for (const stream of [false, true]) {
       for (const connections of [1, 50]) {
-        cells.push(...(await measureCell(targets, mock, { stream, connections, runs, seconds, warmUpSeconds: options.quick ? 1 : 2 })));
+        cells.push(...(await measureCell(targets, mock, { stream, connections, runs, seconds, warmUpSeconds: options.quick ? 1 : 2 }, rssLog)));
       }
     }
     const samples = options.quick ? 100 : 500;
@@ -98,6 +101,7 @@ export async function measureGateway(options: { quick: boolean }): Promise<Gatew
       firstByteSamples: samples,
       memory: memory as GatewayResult["memory"],
       cacheMockRequests: cacheWarmUp + cells.filter((cell) => cell.target === "cache").reduce((sum, cell) => sum + cell.mockReceived + cell.mockReceivedInWarmUp, 0),
+      rssAfterEachRun: Object.fromEntries(rssLog),
     };
   } finally {
     await targets?.stop();
@@ -113,8 +117,8 @@ interface CellPlan {
   warmUpSeconds: number;
 }
 
-async function measureCell(targets: Targets, mock: MockUpstream, plan: CellPlan): Promise<Cell[]> {
-  const load = (target: Target, seconds: number) => loadRun(targets, mock, target, { ...plan, seconds });
+async function measureCell(targets: Targets, mock: MockUpstream, plan: CellPlan, rssLog: RssLog): Promise<Cell[]> {
+  const load = (target: Target, seconds: number) => loadRun(targets, mock, target, { ...plan, seconds }, rssLog);
   const warmUps = new Map<TargetName, Run>();
   for (const target of targets.all.values()) warmUps.set(target.name, await load(target, plan.warmUpSeconds));
   const results = new Map<TargetName, Run[]>(targetNames.map((name) => [name, []]));
@@ -124,8 +128,14 @@ async function measureCell(targets: Targets, mock: MockUpstream, plan: CellPlan)
   return targetNames.map((name) => summarize(name, plan, results.get(name)!, warmUps.get(name)!));
 }
 
-/** One load run against one target, with the mock's count around it and, for (c), the facade's router connections. */
-async function loadRun(targets: Targets, mock: MockUpstream, target: Target, plan: { stream: boolean; connections: number; seconds: number }): Promise<Run> {
+/** Resident memory after each load run, per gateway target, in the order of the runs. */
+type RssLog = Map<TargetName, number[]>;
+
+/**
+ * One load run against one target, with the mock's count around it, for (c) the facade's router
+ * connections, and the resident memory of the target's processes afterwards (into `rssLog`).
+ */
+async function loadRun(targets: Targets, mock: MockUpstream, target: Target, plan: { stream: boolean; connections: number; seconds: number }, rssLog: RssLog): Promise<Run> {
   const request = target.name === "cache" ? chatBody : uniqueChatBody;
   const body = JSON.stringify(plan.stream ? { ...request, stream: true } : request);
   const before = await mock.count();
@@ -133,6 +143,10 @@ async function loadRun(targets: Targets, mock: MockUpstream, target: Target, pla
     target.name === "split" ? establishedConnections(targets.split.facadePid, targets.split.routerPort) : 0);
   // Requests the gateway was still forwarding when the load generator stopped reach the mock a moment later.
   await new Promise((resolve) => setTimeout(resolve, 200));
+  if (target.processes.size > 0) {
+    const rss = [...target.processes.values()].reduce((sum, iir) => sum + residentMemoryMB(iir.pid).rss, 0);
+    rssLog.set(target.name, [...(rssLog.get(target.name) ?? []), rss]);
+  }
   return { load: result, received: (await mock.count()) - before, connections: max };
 }
 

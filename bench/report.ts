@@ -50,6 +50,12 @@ export function checkTargets(result: GatewayResult): TargetCheck[] {
   checks.push({ goal: "(b) first streamed byte ≤ 1 ms after the upstream's", measured: `+${ms(firstByte)} ms`, pass: firstByte <= 1 });
   const rss = totalRss(result, "all");
   checks.push({ goal: "(b) iir all RSS after the runs ≤ 150 MB", measured: `${rss.toFixed(1)} MB`, pass: rss <= 150 });
+  const growth = rssGrowth(result.rssAfterEachRun.all ?? []);
+  checks.push({
+    goal: "(b) no RSS growth across repeated runs: after the last ≤ 110% of the most after the first half",
+    measured: `${growth.last.toFixed(1)} MB vs ${growth.earlier.toFixed(1)} MB`,
+    pass: growth.runs >= 4 && growth.last <= growth.earlier * 1.1,
+  });
   const errors = result.cells.reduce((sum, cell) => sum + cell.errors, 0);
   const warmUpErrors = result.cells.reduce((sum, cell) => sum + cell.warmUpErrors, 0);
   checks.push({ goal: "no errors or status ≥ 400 in any run (warm-ups too)", measured: `${errors} (warm-ups ${warmUpErrors})`, pass: errors + warmUpErrors === 0 });
@@ -92,6 +98,15 @@ export function loadTable(result: GatewayResult): string[] {
   ];
 }
 
+/**
+ * RSS after the last run against the most after the first half of the runs: the heap grows to its
+ * working size early (JIT warm-ups, the first cells), so what keeps growing after that is a leak.
+ */
+export function rssGrowth(series: readonly number[]): { runs: number; earlier: number; last: number } {
+  const half = Math.ceil(series.length / 2);
+  return { runs: series.length, earlier: Math.max(0, ...series.slice(0, half)), last: series.at(-1) ?? 0 };
+}
+
 /** Per scenario: time to first streamed byte and resident memory of its processes. */
 export function scenarioTable(result: GatewayResult): string[] {
   const rows = targetNames.map((name) => {
@@ -99,10 +114,11 @@ export function scenarioTable(result: GatewayResult): string[] {
     const memory = Object.entries(result.memory[name]).map(([role, value]) => `${role} ${value.rss.toFixed(1)} (peak ${value.peak.toFixed(1)})`).join(", ");
     return `| ${targetLabels[name]} | ${ms(result.firstByteMs[name])} | ${added} | ${memory || "—"} |`;
   });
+  const series = (name: TargetName) => (result.rssAfterEachRun[name] ?? []).map((rss) => rss.toFixed(0)).join(" ");
   return [
-    `| scenario | first streamed byte ms (median of ${result.firstByteSamples}) | added ms | RSS after the runs MB |`,
-    "|---|---:|---:|---|",
-    ...rows,
+    `| scenario | first streamed byte ms (median of ${result.firstByteSamples}) | added ms | RSS after the runs MB | RSS after each of its runs MB |`,
+    "|---|---:|---:|---|---|",
+    ...rows.map((row, index) => `${row} ${series(targetNames[index]!) || "—"} |`),
   ];
 }
 

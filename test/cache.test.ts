@@ -3,6 +3,9 @@ import test, { type ExecutionContext } from "ava";
 import OpenAI from "openai";
 import { startFakeUpstream, type FakeUpstream } from "./support/fake-openai-upstream.js";
 import { startMesh, type TestMesh } from "./support/mesh.js";
+import { createClient } from "redis";
+import { chatParamsFromOpenAIRequest } from "../facade/translate/convert-from-openai-request.js";
+import { cacheKeyFor } from "../services/router/cache/cache-key.js";
 import { disposableRedis, requireRedis, sharedRedisUrl } from "./support/redis-fixtures.js";
 
 // The response cache, in memory and in real Redis: repeat prompts are answered without the backend.
@@ -18,6 +21,29 @@ async function setUp(t: ExecutionContext, env: Record<string, string> = {}): Pro
 /** A prompt no other test (or earlier run against the shared Redis) has sent. */
 function freshPrompt(): string {
   return `question ${randomUUID()}`;
+}
+
+/** The Redis key the router stores a chat request's answer under. */
+function cacheKeyOf(body: string): string {
+  return `iir:cache:${cacheKeyFor(chatParamsFromOpenAIRequest(JSON.parse(body)).params)}`;
+}
+
+/** Waits (up to 5 s) until the shared Redis holds `key`. */
+async function untilStoredInRedis(t: ExecutionContext, key: string): Promise<void> {
+  const client = createClient({ url: sharedRedisUrl });
+  await client.connect();
+  try {
+    const deadline = Date.now() + 5000;
+    while ((await client.exists(key)) === 0) {
+      if (Date.now() > deadline) {
+        t.fail(`${key} never reached Redis`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  } finally {
+    await client.quit();
+  }
 }
 
 async function post(mesh: TestMesh, body: string, headers: Record<string, string> = {}) {
@@ -181,6 +207,8 @@ test("redis: a second router sharing the Redis answers what the first one stored
   t.teardown(() => second.close());
   const body = JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: freshPrompt() }] });
   t.is((await post(first, body)).response.headers.get("x-iir-cache"), "miss");
+  // The first router writes to Redis behind its answer: wait for the entry, as a later caller would find it.
+  await untilStoredInRedis(t, cacheKeyOf(body));
   const shared = await post(second, body);
   t.is(shared.response.headers.get("x-iir-cache"), "hit", "found in Redis: the second router's own memory was empty");
   t.is(upstream.requests.length, 1);

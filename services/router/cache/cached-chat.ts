@@ -66,7 +66,9 @@ export function createCachedChat(settings: CacheSettings | undefined): CachedCha
       }
       report(context, policy.store ? "miss" : "bypass");
       const response = await answer();
-      if (policy.store) await store(key, response);
+      // As for streams, storing does not hold up the answer: the in-process tier has the entry at
+      // once, and Redis's write (a round trip, or up to CACHE_TIMEOUT_MS when Redis is slow) follows.
+      if (policy.store) void store(key, response);
       return response;
     },
     async chatStream(params, context, answer) {

@@ -24,25 +24,25 @@ export async function firstByteMs(url: string, body: string, agent: http.Agent):
 /**
  * Median time to first byte of each target, `count` requests each after one uncounted block. The
  * targets take turns block by block — `block` requests to one target back to back, then the next
- * target — so drift hits all of them alike while no target sits idle between its own requests: on
- * this VM any process answers 0.5–1 ms later after even 1 ms of idleness (the mock too), which would
- * measure the machine's wake-ups rather than the gateway, and unlike wrk's runs at 1 connection (also
- * back to back). Each target sends the body `bodyFor` gives it, with a `__N__` in it replaced by a
- * number unique to the request.
+ * target — so drift hits all of them alike, while no target sits idle between its own requests, as
+ * in wrk's runs at 1 connection. (Alternating request by request left each process idle for a
+ * millisecond or more before each of its requests, and on this VM any process, the mock too, answers
+ * 0.5–1 ms later after even 1 ms idle: that measured the machine's wake-ups, not the gateway.) Each
+ * target sends the body `bodyFor` gives it, with a `__N__` in it replaced by a number unique to the
+ * request.
  */
 export async function medianFirstByteMs(targets: ReadonlyMap<string, string>, bodyFor: (name: string) => string, count: number, block = 25): Promise<Map<string, number>> {
   const agents = new Map([...targets.keys()].map((name) => [name, new http.Agent({ keepAlive: true, maxSockets: 1 })]));
   const samples = new Map<string, number[]>([...targets.keys()].map((name) => [name, []]));
+  // Round 0 is the warm-up block; the rounds after it take `count` samples per target.
+  const blocks = [block, ...Array.from({ length: Math.ceil(count / block) }, (_, index) => Math.min(block, count - index * block))];
   let sent = 0;
   try {
-    for (let round = 0; samples.values().next().value!.length < count; round++) {
+    for (const [round, size] of blocks.entries()) {
       for (const [name, url] of targets) {
-        const taken = samples.get(name)!;
-        const size = round === 0 ? block : Math.min(block, count - taken.length);
         for (let index = 0; index < size; index++) {
           const ms = await firstByteMs(url, bodyFor(name).replace("__N__", `ttfb-${++sent}`), agents.get(name)!);
-          // The first block of each target warms its connection and code paths up.
-          if (round > 0) taken.push(ms);
+          if (round > 0) samples.get(name)!.push(ms);
         }
       }
     }

@@ -6,12 +6,16 @@ type Operation = readonly ["append" | "set", string, string] | readonly ["delete
 /** The same operations on Node's Headers and on plain headers; what each then reads, or the error each threw. */
 function bothAfter(init: ConstructorParameters<typeof Headers>[0], operations: readonly Operation[], reads: readonly string[]) {
   const run = (make: (init: ConstructorParameters<typeof Headers>[0]) => Headers) => {
+    // Which step threw tells apart a value refused when set from one refused only when copied.
+    let step = "construct";
     try {
       const headers = make(init);
-      for (const operation of operations) {
+      for (const [index, operation] of operations.entries()) {
+        step = `operation ${index}`;
         if (operation[0] === "delete") headers.delete(operation[1]);
         else headers[operation[0]](operation[1], operation[2]);
       }
+      step = "read";
       const seen: string[] = [];
       headers.forEach((value, name) => seen.push(`${name}=${value}`));
       return {
@@ -24,7 +28,7 @@ function bothAfter(init: ConstructorParameters<typeof Headers>[0], operations: r
         copied: [...new Headers(headers)],
       };
     } catch (error) {
-      return { threw: (error as Error).name };
+      return { threw: (error as Error).name, step };
     }
   };
   return { node: run((init) => new Headers(init)), plain: run(createHeaders) };
@@ -44,6 +48,8 @@ const cases: ReadonlyArray<{ name: string; init?: ConstructorParameters<typeof H
   { name: "an empty name", operations: [["append", "", "x"]] },
   { name: "a value with a line break", operations: [["set", "x", "a\r\nInjected: 1"]] },
   { name: "a value with NUL", operations: [["append", "x", "a\0b"]] },
+  { name: "a value beyond Latin-1", operations: [["set", "x", "a\u2192b"]] },
+  { name: "a Latin-1 value", operations: [["set", "x", "h\u00e9llo"]], reads: ["x"] },
   { name: "a non-token read", reads: ["bad name"] },
   { name: "a pair of three", init: [["a", "1", "2"]] as unknown as [string, string][] },
 ];

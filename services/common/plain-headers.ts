@@ -2,8 +2,9 @@ type HeadersInit = ConstructorParameters<typeof Headers>[0];
 
 // RFC 9110 token characters, the only ones a field name may hold.
 const fieldName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// A field value may not hold NUL, CR or LF; leading and trailing spaces and tabs are dropped.
-const badValue = /[\0\r\n]/;
+// A field value may not hold NUL, CR or LF, nor (as a WebIDL ByteString) a character above U+00FF;
+// leading and trailing spaces and tabs are dropped.
+const badValue = /[\0\r\n\u0100-\uffff]/;
 const edgeWhitespace = /^[\t\n\r ]+|[\t\n\r ]+$/g;
 
 /**

@@ -55,6 +55,25 @@ test("Chat and ChatStream over grpc-js: answers, the model label in the headers,
   t.true(Number(streamed.status.metadata.get("iir-backend-ms")[0]) >= 0, "the backend wait travels as a trailer");
 });
 
+test("a client's metadata reaches the handler: Cache-Control in it steers the router's cache", async (t) => {
+  const { port } = await startTestRouter(t, { OPENAI_BASE_URL: upstream.baseUrl, EXTERNAL_OPENAI_KEY: "sk-test", CACHE_TTL: "60" });
+  const { inference } = clients(t, `127.0.0.1:${port}`);
+  const unary = inference.chat as (request: object, metadata: grpc.Metadata, callback: (error: grpc.ServiceError | null) => void) => grpc.ClientUnaryCall;
+  // What the router's cache did with one Chat call, from the `iir-cache` response header.
+  const cacheResult = (cacheControl?: string) =>
+    new Promise<string | undefined>((resolve, reject) => {
+      const metadata = new grpc.Metadata();
+      if (cacheControl !== undefined) metadata.set("cache-control", cacheControl);
+      let result: string | undefined;
+      const running = unary.call(inference, chatParams("openai/gpt-4o-mini", `metadata ${port}`), metadata, (error) => (error ? reject(error) : resolve(result)));
+      running.on("metadata", (header: grpc.Metadata) => (result = header.get("iir-cache")[0] as string | undefined));
+    });
+  t.is(await cacheResult(), "miss");
+  t.is(await cacheResult(), "hit");
+  t.is(await cacheResult("no-cache"), "miss", "no-cache skips the lookup");
+  t.is(await cacheResult("no-store"), "bypass", "no-store skips lookup and store");
+});
+
 test("an error before the first part is a gRPC status with the upstream's details, and the router keeps serving", async (t) => {
   const { inference } = clients(t, await router(t));
   const streamed = await readStream((inference.chatStream as (request: object) => grpc.ClientReadableStream<Record<string, unknown>>).call(inference, chatParams("openai/fail-429", "x")));

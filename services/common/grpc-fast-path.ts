@@ -159,14 +159,15 @@ function readMessage(request: http2.Http2ServerRequest, method: DescMethod, read
   });
 }
 
-function requestHeaders(request: http2.Http2ServerRequest): Headers {
-  const headers = createHeaders();
+/** The request's headers less the pseudo-headers, as name/value pairs: the context builds its Headers from them once. */
+function requestHeaders(request: http2.Http2ServerRequest): [string, string][] {
+  const pairs: [string, string][] = [];
   const raw = request.rawHeaders;
   for (let index = 0; index + 1 < raw.length; index += 2) {
     const name = raw[index]!;
-    if (!name.startsWith(":")) headers.append(name, raw[index + 1]!);
+    if (!name.startsWith(":")) pairs.push([name, raw[index + 1]!]);
   }
-  return headers;
+  return pairs;
 }
 
 function headerObject(headers: Headers): Record<string, string | string[]> {

@@ -1,5 +1,4 @@
-import { once } from "node:events";
-import { EventEmitter } from "node:events";
+import { EventEmitter, once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import test from "ava";
 import { Code, ConnectError, createHandlerContext } from "@connectrpc/connect";

@@ -1,0 +1,589 @@
+import net from "node:net";
+import tls from "node:tls";
+import { holdWritesUntilTurnEnds } from "../turn-batched-writes.js";
+import { HpackDecoder, HpackError, type HeaderPair } from "./hpack.js";
+
+/**
+ * The client side of one HTTP/2 connection (RFC 9113), over TCP (h2c with prior knowledge) or TLS
+ * (ALPN h2), for request/response exchanges such as gRPC calls. It does what node:http2's client
+ * does for them, at a fraction of its cost per call (~13 µs against ~50 µs of CPU for a unary gRPC
+ * call on this project's machine): framing, HPACK (hpack.ts), flow control both ways, SETTINGS,
+ * PING, RST_STREAM and GOAWAY. Frames written in one turn of the event loop leave in one write.
+ * Server push is refused (SETTINGS_ENABLE_PUSH 0) and priorities are not sent.
+ */
+
+/** How a stream ended other than normally. */
+export type StreamFailure =
+  /** The server reset it (RST_STREAM) with this error code. */
+  | { readonly kind: "reset"; readonly code: number }
+  /** The connection failed or closed under it: the socket's error, or a protocol error. */
+  | { readonly kind: "connection"; readonly error: Error }
+  /** The server said (GOAWAY) it never processed it: it is safe to send again. */
+  | { readonly kind: "unprocessed"; readonly error: Error };
+
+/** What a stream tells its owner. Every stream gets exactly one `onClose`. */
+export interface StreamHandler {
+  /** The response's header block, then (at most once more) its trailers; `endStream` on the last. */
+  onHeaders(fields: HeaderPair[], endStream: boolean): void;
+  onData(data: Buffer): void;
+  /** The stream is over: `failure` undefined when the server ended it (END_STREAM). */
+  onClose(failure: StreamFailure | undefined): void;
+}
+
+/** HTTP/2 error codes (RFC 9113 §7). */
+export const h2ErrorCodes = {
+  noError: 0x0,
+  protocolError: 0x1,
+  internalError: 0x2,
+  flowControlError: 0x3,
+  settingsTimeout: 0x4,
+  streamClosed: 0x5,
+  frameSizeError: 0x6,
+  refusedStream: 0x7,
+  cancel: 0x8,
+  compressionError: 0x9,
+  connectError: 0xa,
+  enhanceYourCalm: 0xb,
+  inadequateSecurity: 0xc,
+  http11Required: 0xd,
+} as const;
+
+const frameTypes = { data: 0, headers: 1, priority: 2, rstStream: 3, settings: 4, pushPromise: 5, ping: 6, goaway: 7, windowUpdate: 8, continuation: 9 } as const;
+const flags = { endStream: 0x1, ack: 0x1, endHeaders: 0x4, padded: 0x8, priority: 0x20 } as const;
+const settingIds = { headerTableSize: 1, enablePush: 2, maxConcurrentStreams: 3, initialWindowSize: 4, maxFrameSize: 5, maxHeaderListSize: 6 } as const;
+
+const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+const defaultWindow = 65_535;
+const maxWindow = 2 ** 31 - 1;
+const maxStreamId = 2 ** 31 - 1;
+/** What each stream may receive before it must hand back credit (our SETTINGS_INITIAL_WINDOW_SIZE). */
+const streamWindow = 256 * 1024;
+/** Largest frame we accept (the protocol's default; we do not announce more). */
+const ourMaxFrameSize = 16_384;
+/** Largest header block we accept from the server, across CONTINUATION frames. */
+const maxHeaderBlock = 256 * 1024;
+
+/** Our SETTINGS, the connection window raised to the most, after the preface. */
+function openingBytes(): Buffer {
+  const settings = [
+    [settingIds.enablePush, 0],
+    [settingIds.initialWindowSize, streamWindow],
+    [settingIds.maxHeaderListSize, maxHeaderBlock],
+  ] as const;
+  const payload = Buffer.allocUnsafe(settings.length * 6);
+  settings.forEach(([id, value], i) => {
+    payload.writeUInt16BE(id, i * 6);
+    payload.writeUInt32BE(value, i * 6 + 2);
+  });
+  return Buffer.concat([preface, frame(frameTypes.settings, 0, 0, payload), windowUpdate(0, maxWindow - defaultWindow)]);
+}
+
+function frame(type: number, frameFlags: number, streamId: number, payload: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(9 + payload.length);
+  writeFrameHead(out, 0, payload.length, type, frameFlags, streamId);
+  out.set(payload, 9);
+  return out;
+}
+
+function writeFrameHead(out: Buffer, at: number, length: number, type: number, frameFlags: number, streamId: number): void {
+  out[at] = length >>> 16;
+  out[at + 1] = (length >>> 8) & 0xff;
+  out[at + 2] = length & 0xff;
+  out[at + 3] = type;
+  out[at + 4] = frameFlags;
+  out.writeUInt32BE(streamId, at + 5);
+}
+
+function windowUpdate(streamId: number, increment: number): Buffer {
+  const out = Buffer.allocUnsafe(13);
+  writeFrameHead(out, 0, 4, frameTypes.windowUpdate, 0, streamId);
+  out.writeUInt32BE(increment, 9);
+  return out;
+}
+
+/** A connection-level failure: what the streams are told, and the code the GOAWAY carries. */
+class ConnectionError extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super(message);
+  }
+}
+
+/** One request on the connection: what it still has to send, and its windows. */
+export class H2ClientStream {
+  /** 0 until its HEADERS go out. */
+  id = 0;
+  /** Bytes of `body` already sent. */
+  private sent = 0;
+  sendWindow: number;
+  /** Bytes received and not yet handed back as credit. */
+  private unacknowledged = 0;
+  private paused = false;
+  closed = false;
+
+  constructor(
+    private readonly connection: H2ClientConnection,
+    readonly headerBlock: Buffer,
+    readonly body: Buffer,
+    readonly handler: StreamHandler,
+  ) {
+    this.sendWindow = connection.peerInitialWindow;
+  }
+
+  /** Resets the stream (RST_STREAM, CANCEL by default); the handler hears onClose with a reset. */
+  cancel(code: number = h2ErrorCodes.cancel): void {
+    this.connection.resetStream(this, code);
+  }
+
+  /** Stops handing back flow-control credit: the server stops sending once the window is used. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.unacknowledged > 0 && !this.closed) this.connection.creditStream(this, this.takeCredit());
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** @internal Counts received DATA; returns the credit to hand back now (0: not yet). */
+  received(length: number): number {
+    this.unacknowledged += length;
+    if (this.paused || this.unacknowledged < streamWindow / 2) return 0;
+    return this.takeCredit();
+  }
+
+  private takeCredit(): number {
+    const credit = this.unacknowledged;
+    this.unacknowledged = 0;
+    return credit;
+  }
+
+  /** @internal The next piece of body to send, within `limit` bytes. */
+  nextChunk(limit: number): { chunk: Buffer; last: boolean } {
+    const end = Math.min(this.body.length, this.sent + limit);
+    const chunk = this.body.subarray(this.sent, end);
+    this.sent = end;
+    return { chunk, last: end === this.body.length };
+  }
+
+  get bodyLeft(): number {
+    return this.body.length - this.sent;
+  }
+}
+
+export interface H2ClientConnectionOptions {
+  /** Called when the connection can take no more streams (closed, failed or going away). */
+  onUnusable?: () => void;
+}
+
+/**
+ * One client connection. Streams beyond the server's SETTINGS_MAX_CONCURRENT_STREAMS wait their
+ * turn; a body larger than the windows goes out as the server hands back credit.
+ */
+export class H2ClientConnection {
+  private readonly socket: net.Socket;
+  private readonly decoder = new HpackDecoder();
+  private readonly streams = new Map<number, H2ClientStream>();
+  /** Streams waiting for a slot under the server's concurrency limit. */
+  private readonly waiting: H2ClientStream[] = [];
+  /** Streams with body left and no window to send it. */
+  private readonly blocked = new Set<H2ClientStream>();
+  private nextStreamId = 1;
+  private pending: Buffer | undefined;
+  /** A header block spread over HEADERS and CONTINUATION frames. */
+  private partialHeaders: { streamId: number; endStream: boolean; chunks: Buffer[]; size: number } | undefined;
+  private connectionSendWindow = defaultWindow;
+  private connectionUnacknowledged = 0;
+  private peerMaxFrameSize = 16_384;
+  private peerMaxConcurrent = Infinity;
+  peerInitialWindow = defaultWindow;
+  private goingAway = false;
+  private failed: Error | undefined;
+  private closing = false;
+
+  constructor(
+    url: URL,
+    private readonly options: H2ClientConnectionOptions = {},
+  ) {
+    const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+    const host = url.hostname.replace(/^\[|\]$/g, "");
+    this.socket =
+      url.protocol === "https:"
+        ? tls.connect({ host, port, servername: net.isIP(host) === 0 ? host : undefined, ALPNProtocols: ["h2"] })
+        : net.connect({ host, port });
+    this.socket.setNoDelay(true);
+    this.socket.on("data", (chunk: Buffer) => this.receive(chunk));
+    this.socket.on("error", (error) => this.fail(error));
+    this.socket.on("close", () => this.fail(new ConnectionError("the connection closed", h2ErrorCodes.noError)));
+    if (this.socket instanceof tls.TLSSocket) {
+      const secure = this.socket;
+      secure.once("secureConnect", () => {
+        if (secure.alpnProtocol !== "h2") this.fail(new ConnectionError(`the server did not agree to HTTP/2 (ALPN: ${String(secure.alpnProtocol)})`, h2ErrorCodes.inadequateSecurity));
+      });
+    }
+    this.write(openingBytes());
+  }
+
+  /** Whether a new stream may start here. */
+  get usable(): boolean {
+    return this.failed === undefined && !this.goingAway && !this.closing && this.nextStreamId <= maxStreamId;
+  }
+
+  /** Streams open or waiting. */
+  get activeStreams(): number {
+    return this.streams.size + this.waiting.length;
+  }
+
+  /**
+   * Starts a request: `headerBlock` from encodeHeaderBlock (pseudo-headers first), then `body`,
+   * ending the stream. The handler hears everything else, never before this returns. Throws when
+   * the connection is not `usable`.
+   */
+  request(headerBlock: Buffer, body: Buffer, handler: StreamHandler): H2ClientStream {
+    if (!this.usable) throw this.failed ?? new Error("the connection takes no new streams");
+    const stream = new H2ClientStream(this, headerBlock, body, handler);
+    if (this.streams.size >= this.peerMaxConcurrent) this.waiting.push(stream);
+    else this.open(stream);
+    return stream;
+  }
+
+  /** Ends the connection once its streams are done (GOAWAY, NO_ERROR); new requests are refused. */
+  close(): void {
+    if (this.closing || this.failed !== undefined) return;
+    this.closing = true;
+    this.options.onUnusable?.();
+    this.endIfIdle();
+  }
+
+  /** Ends the connection now: open streams fail. */
+  destroy(error?: Error): void {
+    this.fail(error ?? new ConnectionError("the connection was destroyed", h2ErrorCodes.cancel));
+  }
+
+  /** @internal */
+  resetStream(stream: H2ClientStream, code: number): void {
+    if (stream.closed) return;
+    if (stream.id === 0) {
+      const at = this.waiting.indexOf(stream);
+      if (at >= 0) this.waiting.splice(at, 1);
+    } else {
+      const payload = Buffer.allocUnsafe(4);
+      payload.writeUInt32BE(code);
+      this.write(frame(frameTypes.rstStream, 0, stream.id, payload));
+    }
+    this.closeStream(stream, { kind: "reset", code });
+  }
+
+  /** @internal */
+  creditStream(stream: H2ClientStream, credit: number): void {
+    if (stream.id !== 0 && !stream.closed) this.write(windowUpdate(stream.id, credit));
+  }
+
+  private open(stream: H2ClientStream): void {
+    stream.id = this.nextStreamId;
+    this.nextStreamId += 2;
+    this.streams.set(stream.id, stream);
+    this.writeHeaders(stream);
+    this.sendBody(stream);
+    if (this.nextStreamId > maxStreamId) this.options.onUnusable?.();
+  }
+
+  private writeHeaders(stream: H2ClientStream): void {
+    const block = stream.headerBlock;
+    const endStream = stream.body.length === 0 ? flags.endStream : 0;
+    if (block.length <= this.peerMaxFrameSize) {
+      this.write(frame(frameTypes.headers, flags.endHeaders | endStream, stream.id, block));
+      return;
+    }
+    let at = 0;
+    while (at < block.length) {
+      const end = Math.min(block.length, at + this.peerMaxFrameSize);
+      const last = end === block.length ? flags.endHeaders : 0;
+      this.write(frame(at === 0 ? frameTypes.headers : frameTypes.continuation, at === 0 ? endStream | last : last, stream.id, block.subarray(at, end)));
+      at = end;
+    }
+  }
+
+  /** Sends what the windows allow of the stream's body. */
+  private sendBody(stream: H2ClientStream): void {
+    while (stream.bodyLeft > 0 && !stream.closed) {
+      const room = Math.min(this.connectionSendWindow, stream.sendWindow, this.peerMaxFrameSize);
+      if (room <= 0) {
+        this.blocked.add(stream);
+        return;
+      }
+      const { chunk, last } = stream.nextChunk(room);
+      this.connectionSendWindow -= chunk.length;
+      stream.sendWindow -= chunk.length;
+      this.write(frame(frameTypes.data, last ? flags.endStream : 0, stream.id, chunk));
+    }
+    this.blocked.delete(stream);
+  }
+
+  private write(bytes: Buffer): void {
+    if (this.socket.destroyed) return;
+    // Held until the turn ends, with everything else written in it (once per turn is enough).
+    if (this.socket.writableCorked === 0) holdWritesUntilTurnEnds(this.socket);
+    this.socket.write(bytes);
+  }
+
+  private receive(chunk: Buffer): void {
+    let buffer = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    try {
+      while (buffer.length >= 9 && this.failed === undefined) {
+        const length = (buffer[0]! << 16) | (buffer[1]! << 8) | buffer[2]!;
+        if (length > ourMaxFrameSize) throw new ConnectionError(`the server sent a frame of ${length} bytes, over ${ourMaxFrameSize}`, h2ErrorCodes.frameSizeError);
+        if (buffer.length < 9 + length) break;
+        const type = buffer[3]!;
+        const frameFlags = buffer[4]!;
+        const streamId = buffer.readUInt32BE(5) & 0x7fffffff;
+        const payload = buffer.subarray(9, 9 + length);
+        buffer = buffer.subarray(9 + length);
+        this.onFrame(type, frameFlags, streamId, payload);
+      }
+    } catch (error) {
+      this.fail(error instanceof HpackError ? new ConnectionError(error.message, h2ErrorCodes.compressionError) : (error as Error));
+      return;
+    }
+    this.pending = buffer.length === 0 ? undefined : buffer;
+  }
+
+  private onFrame(type: number, frameFlags: number, streamId: number, payload: Buffer): void {
+    if (this.partialHeaders !== undefined && (type !== frameTypes.continuation || streamId !== this.partialHeaders.streamId)) {
+      throw new ConnectionError("the server interrupted a header block", h2ErrorCodes.protocolError);
+    }
+    switch (type) {
+      case frameTypes.data:
+        return this.onData(frameFlags, streamId, payload);
+      case frameTypes.headers:
+        return this.onHeadersFrame(frameFlags, streamId, payload);
+      case frameTypes.continuation:
+        return this.onContinuation(frameFlags, payload);
+      case frameTypes.rstStream: {
+        if (payload.length !== 4) throw new ConnectionError("the server sent a RST_STREAM of the wrong size", h2ErrorCodes.frameSizeError);
+        const stream = this.streams.get(streamId);
+        if (stream !== undefined) this.closeStream(stream, { kind: "reset", code: payload.readUInt32BE(0) });
+        return;
+      }
+      case frameTypes.settings:
+        return this.onSettings(frameFlags, streamId, payload);
+      case frameTypes.pushPromise:
+        throw new ConnectionError("the server pushed a stream though push is disabled", h2ErrorCodes.protocolError);
+      case frameTypes.ping:
+        if (payload.length !== 8) throw new ConnectionError("the server sent a PING of the wrong size", h2ErrorCodes.frameSizeError);
+        if ((frameFlags & flags.ack) === 0) this.write(frame(frameTypes.ping, flags.ack, 0, payload));
+        return;
+      case frameTypes.goaway:
+        return this.onGoaway(payload);
+      case frameTypes.windowUpdate:
+        return this.onWindowUpdate(streamId, payload);
+      default:
+        // PRIORITY and unknown frame types are ignored (RFC 9113 §4.1, §5.3.2).
+        return;
+    }
+  }
+
+  private onData(frameFlags: number, streamId: number, payload: Buffer): void {
+    if (streamId === 0) throw new ConnectionError("the server sent DATA on stream 0", h2ErrorCodes.protocolError);
+    // Flow control counts the whole payload, padding included.
+    this.connectionUnacknowledged += payload.length;
+    if (this.connectionUnacknowledged >= maxWindow / 2) {
+      this.write(windowUpdate(0, this.connectionUnacknowledged));
+      this.connectionUnacknowledged = 0;
+    }
+    const data = (frameFlags & flags.padded) !== 0 ? unpad(payload) : payload;
+    const stream = this.streams.get(streamId);
+    if (stream === undefined) return;
+    if (data.length > 0) this.tell(stream, () => stream.handler.onData(data));
+    if ((frameFlags & flags.endStream) !== 0) {
+      this.closeStream(stream, undefined);
+      return;
+    }
+    if (stream.closed) return;
+    const credit = stream.received(payload.length);
+    if (credit > 0) this.write(windowUpdate(stream.id, credit));
+  }
+
+  private onHeadersFrame(frameFlags: number, streamId: number, payload: Buffer): void {
+    if (streamId === 0) throw new ConnectionError("the server sent HEADERS on stream 0", h2ErrorCodes.protocolError);
+    let block = (frameFlags & flags.padded) !== 0 ? unpad(payload) : payload;
+    if ((frameFlags & flags.priority) !== 0) {
+      if (block.length < 5) throw new ConnectionError("the server sent a HEADERS frame too short for its priority", h2ErrorCodes.frameSizeError);
+      block = block.subarray(5);
+    }
+    const endStream = (frameFlags & flags.endStream) !== 0;
+    if ((frameFlags & flags.endHeaders) !== 0) {
+      this.onHeaderBlock(streamId, endStream, block);
+      return;
+    }
+    this.partialHeaders = { streamId, endStream, chunks: [Buffer.from(block)], size: block.length };
+  }
+
+  private onContinuation(frameFlags: number, payload: Buffer): void {
+    const partial = this.partialHeaders;
+    if (partial === undefined) throw new ConnectionError("the server sent CONTINUATION without HEADERS", h2ErrorCodes.protocolError);
+    partial.size += payload.length;
+    if (partial.size > maxHeaderBlock) throw new ConnectionError(`the server sent a header block over ${maxHeaderBlock} bytes`, h2ErrorCodes.enhanceYourCalm);
+    partial.chunks.push(Buffer.from(payload));
+    if ((frameFlags & flags.endHeaders) === 0) return;
+    this.partialHeaders = undefined;
+    this.onHeaderBlock(partial.streamId, partial.endStream, Buffer.concat(partial.chunks));
+  }
+
+  private onHeaderBlock(streamId: number, endStream: boolean, block: Buffer): void {
+    // Decoded even for a stream already gone: the decoder's table must follow the server's.
+    const fields = this.decoder.decode(block);
+    const stream = this.streams.get(streamId);
+    if (stream === undefined) return;
+    // Informational (1xx) answers come before the response, and are skipped.
+    if (!endStream && fields[0]?.[0] === ":status" && fields[0][1].startsWith("1")) return;
+    this.tell(stream, () => stream.handler.onHeaders(fields, endStream));
+    if (endStream) this.closeStream(stream, undefined);
+  }
+
+  private onSettings(frameFlags: number, streamId: number, payload: Buffer): void {
+    if (streamId !== 0) throw new ConnectionError("the server sent SETTINGS on a stream", h2ErrorCodes.protocolError);
+    if ((frameFlags & flags.ack) !== 0) return;
+    if (payload.length % 6 !== 0) throw new ConnectionError("the server sent SETTINGS of the wrong size", h2ErrorCodes.frameSizeError);
+    for (let at = 0; at < payload.length; at += 6) {
+      const id = payload.readUInt16BE(at);
+      const value = payload.readUInt32BE(at + 2);
+      switch (id) {
+        case settingIds.maxConcurrentStreams:
+          this.peerMaxConcurrent = value;
+          break;
+        case settingIds.initialWindowSize: {
+          if (value > maxWindow) throw new ConnectionError("the server set a window over 2^31-1", h2ErrorCodes.flowControlError);
+          const change = value - this.peerInitialWindow;
+          this.peerInitialWindow = value;
+          for (const stream of this.streams.values()) stream.sendWindow += change;
+          break;
+        }
+        case settingIds.maxFrameSize:
+          if (value < 16_384 || value > 16_777_215) throw new ConnectionError(`the server set a frame size of ${value}`, h2ErrorCodes.protocolError);
+          this.peerMaxFrameSize = value;
+          break;
+        default:
+          // Header table size: our encoder keeps no table. Others do not bind a client.
+          break;
+      }
+    }
+    this.write(frame(frameTypes.settings, flags.ack, 0, Buffer.alloc(0)));
+    this.unblock();
+    this.startWaiting();
+  }
+
+  private onWindowUpdate(streamId: number, payload: Buffer): void {
+    if (payload.length !== 4) throw new ConnectionError("the server sent a WINDOW_UPDATE of the wrong size", h2ErrorCodes.frameSizeError);
+    const increment = payload.readUInt32BE(0) & 0x7fffffff;
+    if (streamId === 0) {
+      if (increment === 0) throw new ConnectionError("the server sent a WINDOW_UPDATE of 0", h2ErrorCodes.protocolError);
+      this.connectionSendWindow += increment;
+      if (this.connectionSendWindow > maxWindow) throw new ConnectionError("the server overflowed the connection window", h2ErrorCodes.flowControlError);
+      this.unblock();
+      return;
+    }
+    const stream = this.streams.get(streamId);
+    if (stream === undefined) return;
+    stream.sendWindow += increment;
+    if (increment === 0 || stream.sendWindow > maxWindow) {
+      this.resetStream(stream, h2ErrorCodes.flowControlError);
+      return;
+    }
+    if (this.blocked.has(stream)) this.sendBody(stream);
+  }
+
+  private onGoaway(payload: Buffer): void {
+    if (payload.length < 8) throw new ConnectionError("the server sent a GOAWAY too short", h2ErrorCodes.frameSizeError);
+    const lastStreamId = payload.readUInt32BE(0) & 0x7fffffff;
+    const code = payload.readUInt32BE(4);
+    const wasUsable = this.usable;
+    this.goingAway = true;
+    if (wasUsable) this.options.onUnusable?.();
+    const error = new Error(`the server is going away (GOAWAY, code 0x${code.toString(16)})`);
+    for (const stream of [...this.streams.values()]) {
+      if (stream.id > lastStreamId) this.closeStream(stream, { kind: "unprocessed", error });
+    }
+    for (const stream of this.waiting.splice(0)) this.closeStream(stream, { kind: "unprocessed", error });
+    this.endIfIdle();
+  }
+
+  private unblock(): void {
+    for (const stream of [...this.blocked]) {
+      this.sendBody(stream);
+      if (this.connectionSendWindow <= 0) return;
+    }
+  }
+
+  private startWaiting(): void {
+    while (this.waiting.length > 0 && this.streams.size < this.peerMaxConcurrent && this.usable) this.open(this.waiting.shift()!);
+  }
+
+  /** Runs a handler's callback; a handler that throws loses its stream, not the connection. */
+  private tell(stream: H2ClientStream, callback: () => void): void {
+    if (stream.closed) return;
+    try {
+      callback();
+    } catch {
+      this.resetStream(stream, h2ErrorCodes.internalError);
+    }
+  }
+
+  private closeStream(stream: H2ClientStream, failure: StreamFailure | undefined): void {
+    if (stream.closed) return;
+    stream.closed = true;
+    if (stream.id !== 0) this.streams.delete(stream.id);
+    this.blocked.delete(stream);
+    try {
+      stream.handler.onClose(failure);
+    } catch {
+      // Nothing is left to tell.
+    }
+    this.startWaiting();
+    this.endIfIdle();
+  }
+
+  private endIfIdle(): void {
+    if (this.failed !== undefined || (!this.closing && !this.goingAway) || this.activeStreams > 0) return;
+    const payload = Buffer.alloc(8);
+    payload.writeUInt32BE(0, 0);
+    this.write(frame(frameTypes.goaway, 0, 0, payload));
+    this.failed = new ConnectionError("the connection was closed", h2ErrorCodes.noError);
+    this.socket.end();
+  }
+
+  private fail(error: Error): void {
+    if (this.failed !== undefined) {
+      if (!this.socket.destroyed && !(error instanceof ConnectionError && error.code === h2ErrorCodes.noError)) this.socket.destroy();
+      return;
+    }
+    const wasUsable = this.usable;
+    this.failed = error;
+    if (error instanceof ConnectionError && error.code !== h2ErrorCodes.noError && !this.socket.destroyed) {
+      const payload = Buffer.allocUnsafe(8 + Buffer.byteLength(error.message));
+      payload.writeUInt32BE(this.nextStreamId > 1 ? this.nextStreamId - 2 : 0, 0);
+      payload.writeUInt32BE(error.code, 4);
+      payload.write(error.message, 8);
+      this.socket.end(frame(frameTypes.goaway, 0, 0, payload));
+    } else if (!this.socket.destroyed) {
+      this.socket.destroy();
+    }
+    if (wasUsable) this.options.onUnusable?.();
+    for (const stream of this.waiting.splice(0)) this.closeStream(stream, { kind: "unprocessed", error });
+    for (const stream of [...this.streams.values()]) this.closeStream(stream, { kind: "connection", error });
+  }
+}
+
+function unpad(payload: Buffer): Buffer {
+  if (payload.length < 1) throw new ConnectionError("the server sent a padded frame without its pad length", h2ErrorCodes.frameSizeError);
+  const padding = payload[0]!;
+  if (padding >= payload.length) throw new ConnectionError("the server sent more padding than frame", h2ErrorCodes.protocolError);
+  return payload.subarray(1, payload.length - padding);
+}

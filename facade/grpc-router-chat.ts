@@ -1,4 +1,4 @@
-import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc";
 import { ChatRequestSchema, ChatResponseSchema, ChatStreamRequestSchema, ChatStreamResponseSchema, InferenceService } from "../gen/iir/inference/v1/inference_pb.js";
@@ -6,9 +6,12 @@ import { connectErrorFromNodeError } from "../services/common/errors.js";
 import type { RouterAnswer, RouterChat } from "./router-chat.js";
 import type { BatchingIterator } from "../services/common/async-iterables.js";
 import { grpcEnvelope } from "../services/common/grpc-envelope.js";
+import { decodeChatStreamResponse } from "../services/common/chat-stream-codec.js";
 import { createHeaders } from "../services/common/plain-headers.js";
 import { H2ClientConnection, h2ErrorCodes, type H2ClientStream, type StreamFailure, type StreamHandler } from "../services/common/h2c/h2-client-connection.js";
 import { encodeHeaderBlock, type HeaderPair } from "../services/common/h2c/hpack.js";
+
+const decodeChatResponse = (bytes: Uint8Array) => fromBinary(ChatResponseSchema, bytes);
 
 /** {@link RouterChat} over one HTTP/2 connection, and how to close it. */
 export interface GrpcRouterChat extends RouterChat {
@@ -46,16 +49,16 @@ export function createGrpcRouterChat(baseUrl: string): GrpcRouterChat {
   const chatFields = fixedFields(InferenceService.method.chat.name);
   const chatStreamFields = fixedFields(InferenceService.method.chatStream.name);
   const connections = new RouterConnections(url);
-  const start = <O extends DescMessage>(fixed: Buffer, body: Uint8Array, headers: Record<string, string>, signal: AbortSignal, output: O) => {
+  const start = <T>(fixed: Buffer, body: Uint8Array, headers: Record<string, string>, signal: AbortSignal, decode: (bytes: Uint8Array) => T) => {
     // A caller already gone gets no call at all.
     if (signal.aborted) throw canceled();
     const headerBlock = Buffer.concat([fixed, encodeHeaderBlock(Object.entries(headers))]);
-    return new GrpcCall(connections, headerBlock, grpcEnvelope(body), signal, output, origin);
+    return new GrpcCall(connections, headerBlock, grpcEnvelope(body), signal, decode, origin);
   };
 
   return {
     async chat(request, signal, headers) {
-      const call = start(chatFields, toBinary(ChatRequestSchema, create(ChatRequestSchema, request)), headers, signal, ChatResponseSchema);
+      const call = start(chatFields, toBinary(ChatRequestSchema, create(ChatRequestSchema, request)), headers, signal, decodeChatResponse);
       const header = await call.header;
       const message = await call.next();
       if (message.done === true) {
@@ -67,7 +70,7 @@ export function createGrpcRouterChat(baseUrl: string): GrpcRouterChat {
       return { header, trailer: call.trailer, message: message.value };
     },
     async chatStream(request, signal, headers): Promise<RouterAnswer<AsyncIterable<MessageShape<typeof ChatStreamResponseSchema>>>> {
-      const call = start(chatStreamFields, toBinary(ChatStreamRequestSchema, create(ChatStreamRequestSchema, request)), headers, signal, ChatStreamResponseSchema);
+      const call = start(chatStreamFields, toBinary(ChatStreamRequestSchema, create(ChatStreamRequestSchema, request)), headers, signal, decodeChatStreamResponse);
       const header = await call.header;
       return { header, trailer: call.trailer, message: { [Symbol.asyncIterator]: () => call } };
     },
@@ -105,16 +108,16 @@ class RouterConnections {
 }
 
 /** One call: its response headers, its messages (as an async iterator), its trailers and status. */
-class GrpcCall<O extends DescMessage> implements BatchingIterator<MessageShape<O>>, StreamHandler {
+class GrpcCall<T> implements BatchingIterator<T>, StreamHandler {
   readonly header: Promise<Headers>;
   /** Filled in when the trailers arrive. */
   readonly trailer = createHeaders();
   /** Settles when the call ended: resolved with an OK status, rejected with its error. */
   readonly finished: Promise<void>;
   private stream: H2ClientStream;
-  private readonly messages: MessageShape<O>[] = [];
+  private readonly messages: T[] = [];
   private pending: Buffer | undefined;
-  private waiter: { resolve(result: IteratorResult<MessageShape<O>>): void; reject(error: unknown): void } | undefined;
+  private waiter: { resolve(result: IteratorResult<T>): void; reject(error: unknown): void } | undefined;
   private error: ConnectError | undefined;
   private ended = false;
   private responseHeader: Headers | undefined;
@@ -129,7 +132,7 @@ class GrpcCall<O extends DescMessage> implements BatchingIterator<MessageShape<O
     private readonly headerBlock: Buffer,
     private readonly body: Buffer,
     private readonly signal: AbortSignal,
-    private readonly output: O,
+    private readonly decode: (bytes: Uint8Array) => T,
     private readonly origin: string,
   ) {
     this.header = new Promise((resolve, reject) => {
@@ -199,7 +202,7 @@ class GrpcCall<O extends DescMessage> implements BatchingIterator<MessageShape<O
     if (this.responseHeader === undefined) this.rejectHeader(this.error ?? new ConnectError("protocol error: the router closed the call without answering", Code.Unavailable));
   }
 
-  next(): Promise<IteratorResult<MessageShape<O>>> {
+  next(): Promise<IteratorResult<T>> {
     const message = this.messages.shift();
     if (message !== undefined) {
       if (this.messages.length < readAhead / 2 && this.stream.isPaused) this.stream.resume();
@@ -212,7 +215,7 @@ class GrpcCall<O extends DescMessage> implements BatchingIterator<MessageShape<O
   }
 
   /** Every message received and not yet read, or the next one to arrive. */
-  nextBatch(): Promise<IteratorResult<readonly MessageShape<O>[]>> {
+  nextBatch(): Promise<IteratorResult<readonly T[]>> {
     if (this.messages.length > 0) {
       const batch = this.messages.splice(0);
       if (this.stream.isPaused) this.stream.resume();
@@ -222,7 +225,7 @@ class GrpcCall<O extends DescMessage> implements BatchingIterator<MessageShape<O
   }
 
   /** The caller stopped reading: the router is told to stop too. */
-  async return(): Promise<IteratorResult<MessageShape<O>>> {
+  async return(): Promise<IteratorResult<T>> {
     if (!this.ended && this.error === undefined) {
       this.fail(canceled());
       this.stream.cancel();
@@ -241,9 +244,9 @@ class GrpcCall<O extends DescMessage> implements BatchingIterator<MessageShape<O
         this.stream.cancel();
         return;
       }
-      let message: MessageShape<O>;
+      let message: T;
       try {
-        message = fromBinary(this.output, buffer.subarray(5, 5 + length));
+        message = this.decode(buffer.subarray(5, 5 + length));
       } catch (error) {
         this.fail(new ConnectError(`protocol error: the router sent a message that does not parse: ${String(error)}`, Code.Internal));
         this.stream.cancel();
@@ -256,7 +259,7 @@ class GrpcCall<O extends DescMessage> implements BatchingIterator<MessageShape<O
     if (this.messages.length >= readAhead) this.stream.pause();
   }
 
-  private deliver(message: MessageShape<O>): void {
+  private deliver(message: T): void {
     const waiter = this.waiter;
     if (waiter === undefined) {
       this.messages.push(message);

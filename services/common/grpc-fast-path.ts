@@ -1,5 +1,5 @@
 import http2 from "node:http2";
-import { create, fromBinary, toBinary, type DescMethod } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type DescMethod, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext, type MethodImplSpec } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { collectMethods, handlerContextFor } from "./in-process-transport.js";
@@ -8,6 +8,8 @@ import { nextBatchOf } from "./async-iterables.js";
 import { waitForDrain } from "./wait-for-drain.js";
 import { createRequestSignal } from "./request-signal.js";
 import { createHeaders } from "./plain-headers.js";
+import { encodeChatStreamResponses } from "./chat-stream-codec.js";
+import { ChatStreamResponseSchema } from "../../gen/iir/inference/v1/inference_pb.js";
 
 /** Handles a request itself and says so, or leaves it to Connect. */
 export type GrpcFastPath = (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => boolean;
@@ -86,8 +88,11 @@ async function serve(spec: MethodImplSpec, request: http2.Http2ServerRequest, re
           if (response.destroyed) break;
           sendHeader();
           // The batch in one write: one DATA frame, and one read on the client's side.
-          const messages = batch.value.map((item) => toBinary(spec.method.output, create(spec.method.output, item as never)));
-          if (!response.write(grpcEnvelopes(messages))) await waitForDrain(response);
+          const framed =
+            spec.method.output.typeName === ChatStreamResponseSchema.typeName
+              ? encodeChatStreamResponses(batch.value as MessageInitShape<typeof ChatStreamResponseSchema>[])
+              : grpcEnvelopes(batch.value.map((item) => toBinary(spec.method.output, create(spec.method.output, item as never))));
+          if (!response.write(framed)) await waitForDrain(response);
         }
       } finally {
         // Stopped early (the client went away, a write failed): the handler stops too.

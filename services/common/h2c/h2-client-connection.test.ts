@@ -1,5 +1,10 @@
 import http2 from "node:http2";
+import https from "node:https";
 import net from "node:net";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { execFileSync } from "node:child_process";
 import { once } from "node:events";
 import test, { type ExecutionContext } from "ava";
 import { H2ClientConnection, h2ErrorCodes, type H2ClientStream, type StreamFailure } from "./h2-client-connection.js";
@@ -355,4 +360,38 @@ test("a header block that does not decode is a connection error: GOAWAY COMPRESS
   t.false(connection.usable);
   await new Promise((resolve) => setTimeout(resolve, 50));
   t.is(goaway?.readUInt32BE(4), h2ErrorCodes.compressionError);
+});
+
+test("https: h2 over TLS with a trusted certificate; an untrusted one, or a server without h2, fails the stream", async (t) => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), "iir-h2-tls-"));
+  t.teardown(() => fs.rmSync(directory, { recursive: true, force: true }));
+  const cert = path.join(directory, "cert.pem");
+  const key = path.join(directory, "key.pem");
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"], { stdio: "ignore" });
+  const credentials = { key: fs.readFileSync(key), cert: fs.readFileSync(cert) };
+  const listen = async (server: net.Server) => {
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    t.teardown(() => server.close());
+    return new URL(`https://localhost:${(server.address() as net.AddressInfo).port}`);
+  };
+  const secure = http2.createSecureServer(credentials, (request, response) => response.end(`over ${request.httpVersion}, SNI ${(request.socket as unknown as { servername: string }).servername}`));
+  const url = await listen(secure);
+
+  const trusting = new H2ClientConnection(url, { tls: { ca: credentials.cert } });
+  t.teardown(() => trusting.destroy());
+  const call = exchange(trusting, encodeHeaderBlock([[":method", "GET"], [":scheme", "https"], [":path", "/"], [":authority", url.host]]));
+  t.is(await call.closed, undefined);
+  t.is(Buffer.concat(call.data).toString(), "over 2.0, SNI localhost");
+
+  const untrusted = exchange(connect(t, url), requestFields(url, "/"));
+  t.regex(((await untrusted.closed) as { error: NodeJS.ErrnoException }).error.code ?? "", /SELF_SIGNED|UNABLE_TO_VERIFY/);
+
+  const http1Only = await listen(https.createServer(credentials, (_request, response) => response.end()));
+  const withoutH2 = new H2ClientConnection(http1Only, { tls: { ca: credentials.cert } });
+  t.teardown(() => withoutH2.destroy());
+  const refused = await exchange(withoutH2, requestFields(http1Only, "/")).closed;
+  t.is(refused?.kind, "connection");
+  // Node's TLS server refuses the handshake (no protocol in common); one that ignores ALPN gets a GOAWAY.
+  t.regex((refused as { error: Error }).error.message, /no application protocol|did not agree to HTTP\/2/);
 });

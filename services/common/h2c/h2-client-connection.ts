@@ -117,7 +117,8 @@ export class H2ClientStream {
   id = 0;
   /** Bytes of `body` already sent. */
   private sent = 0;
-  sendWindow: number;
+  /** Set when it opens, from the server's SETTINGS then. */
+  sendWindow = 0;
   /** Bytes received and not yet handed back as credit. */
   private unacknowledged = 0;
   private paused = false;
@@ -128,9 +129,7 @@ export class H2ClientStream {
     readonly headerBlock: Buffer,
     readonly body: Buffer,
     readonly handler: StreamHandler,
-  ) {
-    this.sendWindow = connection.peerInitialWindow;
-  }
+  ) {}
 
   /** Resets the stream (RST_STREAM, CANCEL by default); the handler hears onClose with a reset. */
   cancel(code: number = h2ErrorCodes.cancel): void {
@@ -181,6 +180,8 @@ export class H2ClientStream {
 export interface H2ClientConnectionOptions {
   /** Called when the connection can take no more streams (closed, failed or going away). */
   onUnusable?: () => void;
+  /** For an https URL: TLS options beyond host, SNI and ALPN (a private CA, say). */
+  tls?: tls.ConnectionOptions;
 }
 
 /**
@@ -203,7 +204,7 @@ export class H2ClientConnection {
   private connectionUnacknowledged = 0;
   private peerMaxFrameSize = 16_384;
   private peerMaxConcurrent = Infinity;
-  peerInitialWindow = defaultWindow;
+  private peerInitialWindow = defaultWindow;
   private goingAway = false;
   private failed: Error | undefined;
   private closing = false;
@@ -216,7 +217,7 @@ export class H2ClientConnection {
     const host = url.hostname.replace(/^\[|\]$/g, "");
     this.socket =
       url.protocol === "https:"
-        ? tls.connect({ host, port, servername: net.isIP(host) === 0 ? host : undefined, ALPNProtocols: ["h2"] })
+        ? tls.connect({ ...options.tls, host, port, servername: net.isIP(host) === 0 ? host : undefined, ALPNProtocols: ["h2"] })
         : net.connect({ host, port });
     this.socket.setNoDelay(true);
     this.socket.on("data", (chunk: Buffer) => this.receive(chunk));
@@ -287,6 +288,7 @@ export class H2ClientConnection {
   }
 
   private open(stream: H2ClientStream): void {
+    stream.sendWindow = this.peerInitialWindow;
     stream.id = this.nextStreamId;
     this.nextStreamId += 2;
     this.streams.set(stream.id, stream);

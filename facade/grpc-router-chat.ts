@@ -1,4 +1,4 @@
-import { create, fromBinary, toBinary, type MessageShape } from "@bufbuild/protobuf";
+import { fromBinary, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc";
 import { ChatRequestSchema, ChatResponseSchema, ChatStreamRequestSchema, ChatStreamResponseSchema, InferenceService } from "../gen/iir/inference/v1/inference_pb.js";
@@ -7,6 +7,7 @@ import type { RouterAnswer, RouterChat } from "./router-chat.js";
 import type { BatchingIterator } from "../services/common/async-iterables.js";
 import { grpcEnvelope } from "../services/common/grpc-envelope.js";
 import { decodeChatStreamResponse } from "../services/common/chat-stream-codec.js";
+import { encodeChatParamsRequest } from "../services/common/chat-request-codec.js";
 import { createHeaders } from "../services/common/plain-headers.js";
 import { H2ClientConnection, h2ErrorCodes, type H2ClientStream, type StreamFailure, type StreamHandler } from "../services/common/h2c/h2-client-connection.js";
 import { encodeHeaderBlock, type HeaderPair } from "../services/common/h2c/hpack.js";
@@ -58,7 +59,7 @@ export function createGrpcRouterChat(baseUrl: string): GrpcRouterChat {
 
   return {
     async chat(request, signal, headers) {
-      const call = start(chatFields, toBinary(ChatRequestSchema, create(ChatRequestSchema, request)), headers, signal, decodeChatResponse);
+      const call = start(chatFields, encodeChatParamsRequest(ChatRequestSchema, request), headers, signal, decodeChatResponse);
       const header = await call.header;
       const message = await call.next();
       if (message.done === true) {
@@ -70,7 +71,7 @@ export function createGrpcRouterChat(baseUrl: string): GrpcRouterChat {
       return { header, trailer: call.trailer, message: message.value };
     },
     async chatStream(request, signal, headers): Promise<RouterAnswer<AsyncIterable<MessageShape<typeof ChatStreamResponseSchema>>>> {
-      const call = start(chatStreamFields, toBinary(ChatStreamRequestSchema, create(ChatStreamRequestSchema, request)), headers, signal, decodeChatStreamResponse);
+      const call = start(chatStreamFields, encodeChatParamsRequest(ChatStreamRequestSchema, request), headers, signal, decodeChatStreamResponse);
       const header = await call.header;
       return { header, trailer: call.trailer, message: { [Symbol.asyncIterator]: () => call } };
     },

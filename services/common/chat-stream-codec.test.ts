@@ -1,4 +1,5 @@
 import test from "ava";
+import { outcomeOf, seededRandom } from "../../test/support/seeded-random.js";
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { ChatStreamResponseSchema, FinishReason } from "../../gen/iir/inference/v1/inference_pb.js";
 import { decodeChatStreamResponse, encodeChatStreamResponses, readExpectedChatStreamResponse } from "./chat-stream-codec.js";
@@ -9,21 +10,11 @@ import { grpcEnvelopes } from "./grpc-envelope.js";
 
 type Init = MessageInitShape<typeof ChatStreamResponseSchema>;
 
-/** A small deterministic generator (mulberry32), so a failure can be replayed. */
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const edgeInts = [0, 1, 127, 128, 16383, 16384, 2 ** 21, 2 ** 28, 2 ** 31 - 1, -1, -2, -128, -(2 ** 31), 300];
 const edgeStrings = ["", "a", "Hello, world", "é", "日本語", "emoji 🙂 here", "\uFEFFbom first", "lone \uD800 surrogate", "x".repeat(127), "y".repeat(128), "z".repeat(20_000), "tab\tnew\nline\u0000nul"];
 
 function generator(seed: number) {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
   const maybe = <T>(value: () => T): T | undefined => (next() < 0.5 ? value() : undefined);
   const int = () => (next() < 0.7 ? pick(edgeInts) : Math.floor(next() * 2 ** 32) - 2 ** 31);
@@ -49,15 +40,6 @@ function generator(seed: number) {
 
 const protobufEs = (messages: readonly Init[]) => grpcEnvelopes(messages.map((message) => toBinary(ChatStreamResponseSchema, create(ChatStreamResponseSchema, message))));
 
-/** What protobuf-es makes of bytes, or the error's message. */
-function outcome(read: (bytes: Uint8Array) => unknown, bytes: Uint8Array): unknown {
-  try {
-    return { value: read(bytes) };
-  } catch (error) {
-    return { error: (error as Error).message };
-  }
-}
-
 test("messages encode to protobuf-es's bytes, one by one and in batches", (t) => {
   const next = generator(1);
   const messages = Array.from({ length: 3000 }, next);
@@ -73,7 +55,7 @@ test("messages encode to protobuf-es's bytes, one by one and in batches", (t) =>
 
 test("what protobuf-es would refuse to encode is refused the same way", (t) => {
   for (const message of [{ choiceIndex: 1.5 }, { choiceIndex: 2 ** 31 }, { event: { case: "usage", value: { totalTokens: Number.NaN } } }] as Init[]) {
-    t.deepEqual(outcome(() => encodeChatStreamResponses([message]), new Uint8Array()), outcome(() => protobufEs([message]), new Uint8Array()));
+    t.deepEqual(outcomeOf(() => encodeChatStreamResponses([message])), outcomeOf(() => protobufEs([message])));
   }
 });
 
@@ -90,7 +72,7 @@ test("encoded messages decode to protobuf-es's objects, by hand unless a string 
 
 test("any other bytes decode as protobuf-es decodes them, or fail as it fails", (t) => {
   const next = generator(3);
-  const rand = random(4);
+  const rand = seededRandom(4);
   const handmade = [
     // Fields out of order, a field twice, two oneof members, an unknown field, a non-minimal varint,
     // a bool as a 10-byte varint, a group, a truncated string, a length past the end, bad UTF-8.
@@ -120,6 +102,6 @@ test("any other bytes decode as protobuf-es decodes them, or fail as it fails", 
     mutated.push(how === 1 ? copy.subarray(0, at) : how === 2 ? Buffer.concat([copy, bytes.subarray(0, at)]) : copy);
   }
   for (const bytes of [...handmade, ...mutated]) {
-    t.deepEqual(outcome(decodeChatStreamResponse, bytes), outcome((input) => fromBinary(ChatStreamResponseSchema, input), bytes), Buffer.from(bytes).toString("hex"));
+    t.deepEqual(outcomeOf(() => decodeChatStreamResponse(bytes)), outcomeOf(() => fromBinary(ChatStreamResponseSchema, bytes)), Buffer.from(bytes).toString("hex"));
   }
 });

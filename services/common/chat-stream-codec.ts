@@ -1,6 +1,7 @@
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { ChatStreamResponseSchema, type ChatStreamResponse } from "../../gen/iir/inference/v1/inference_pb.js";
 import { grpcEnvelopes } from "./grpc-envelope.js";
+import { isInt32 as isInt32Value, stringSize as stringBytes, varintSize, WireReader, writeStringField, writeVarint } from "./protobuf-wire.js";
 
 /**
  * ChatStreamResponse in binary protobuf, written and read by hand. A streamed answer crosses the h2c
@@ -27,19 +28,14 @@ const tag = {
   model: 0x6a,
 } as const;
 
-const isInt32 = (value: unknown): boolean => value === undefined || (typeof value === "number" && Number.isInteger(value) && value >= -0x80000000 && value <= 0x7fffffff);
-
-const varintSize = (value: number): number => (value < 0 ? 10 : value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : 5);
+/** An absent number (proto3's 0) or an int32. */
+const isInt32 = (value: unknown): boolean => value === undefined || isInt32Value(value);
 
 /** Size of an int32 field (0 when it is 0, which proto3 leaves out). */
 const int32FieldSize = (value: number | undefined): number => (value === undefined || value === 0 ? 0 : 1 + varintSize(value));
 
 /** Size of a string field's body and its length prefix, without the tag (0 when empty). */
-const stringSize = (value: string | undefined): number => {
-  if (value === undefined || value === "") return 0;
-  const length = Buffer.byteLength(value);
-  return varintSize(length) + length;
-};
+const stringSize = (value: string | undefined): number => (value === undefined || value === "" ? 0 : stringBytes(value));
 
 interface ToolCallInit {
   index?: number;
@@ -138,15 +134,15 @@ function writeMessage(out: Buffer, at: number, message: ChatStreamResponseInit, 
     switch (event.case) {
       case "text":
       case "reasoning":
-        at = writeString(out, at, 0x0a, (event.value as { text?: string }).text);
+        at = writeStringField(out, at, 0x0a, (event.value as { text?: string }).text);
         break;
       case "toolCall": {
         const call = event.value as ToolCallInit;
         at = writeInt32(out, at, 0x08, call.index);
-        at = writeString(out, at, 0x12, call.id);
-        at = writeString(out, at, 0x1a, call.type);
-        at = writeString(out, at, 0x22, call.name);
-        at = writeString(out, at, 0x2a, call.arguments);
+        at = writeStringField(out, at, 0x12, call.id);
+        at = writeStringField(out, at, 0x1a, call.type);
+        at = writeStringField(out, at, 0x22, call.name);
+        at = writeStringField(out, at, 0x2a, call.arguments);
         break;
       }
       case "usage": {
@@ -164,48 +160,18 @@ function writeMessage(out: Buffer, at: number, message: ChatStreamResponseInit, 
     }
   }
   at = writeInt32(out, at, tag.choiceIndex, message.choiceIndex);
-  at = writeString(out, at, tag.backend, message.backend);
+  at = writeStringField(out, at, tag.backend, message.backend);
   if (message.cached === true) {
     out[at++] = tag.cached;
     out[at++] = 1;
   }
-  return writeString(out, at, tag.model, message.model);
+  return writeStringField(out, at, tag.model, message.model);
 }
 
 function writeInt32(out: Buffer, at: number, fieldTag: number, value: number | undefined): number {
   if (value === undefined || value === 0) return at;
   out[at++] = fieldTag;
   return writeVarint(out, at, value);
-}
-
-function writeString(out: Buffer, at: number, fieldTag: number, value: string | undefined): number {
-  if (value === undefined || value === "") return at;
-  out[at++] = fieldTag;
-  const length = Buffer.byteLength(value);
-  at = writeVarint(out, at, length);
-  return at + out.write(value, at, length, "utf8");
-}
-
-/** A varint: a non-negative number below 2^32, or a negative int32 as its 64-bit two's complement (10 bytes). */
-function writeVarint(out: Buffer, at: number, value: number): number {
-  if (value < 0) {
-    let low = value >>> 0;
-    for (let i = 0; i < 4; i++) {
-      out[at++] = (low & 0x7f) | 0x80;
-      low >>>= 7;
-    }
-    // Bits 28–31 of the low word, then the high word's ones.
-    out[at++] = (low & 0x0f) | 0x70 | 0x80;
-    for (let i = 0; i < 4; i++) out[at++] = 0xff;
-    out[at++] = 0x01;
-    return at;
-  }
-  while (value >= 0x80) {
-    out[at++] = (value & 0x7f) | 0x80;
-    value >>>= 7;
-  }
-  out[at++] = value;
-  return at;
 }
 
 const typeNames = {
@@ -228,14 +194,7 @@ export function readExpectedChatStreamResponse(bytes: Uint8Array): ChatStreamRes
 }
 
 /** A reader that gives up (undefined) at anything but the well-formed, expected case. */
-class Reader {
-  private at = 0;
-  private readonly buffer: Buffer;
-
-  constructor(bytes: Uint8Array) {
-    this.buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-
+class Reader extends WireReader {
   message(): ChatStreamResponse | undefined {
     const end = this.buffer.length;
     let event: ChatStreamResponse["event"] = { case: undefined };
@@ -381,47 +340,5 @@ class Reader {
       reason = value;
     }
     return { $typeName: typeNames.finish, reason };
-  }
-
-  /** A varint of at most 5 bytes, as an unsigned 32-bit number. */
-  private uint32(end: number): number | undefined {
-    let value = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
-      if (this.at >= end) return undefined;
-      const byte = this.buffer[this.at++]!;
-      value += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return value > 0xffffffff ? undefined : value;
-    }
-    return undefined;
-  }
-
-  /** An int32: a varint of at most 5 bytes, or a negative one sign-extended to 10. */
-  private int32(end: number): number | undefined {
-    const start = this.at;
-    const value = this.uint32(end);
-    if (value !== undefined) return value | 0;
-    // A negative int32: 4 bytes of 7 bits, a 5th with the high word's ones (0x70), then 4 × 0xff and 0x01.
-    this.at = start;
-    if (start + 10 > end) return undefined;
-    const bytes = this.buffer;
-    for (let i = 0; i < 4; i++) if (bytes[start + i]! < 0x80) return undefined;
-    if ((bytes[start + 4]! & 0xf0) !== 0xf0) return undefined;
-    for (let i = 5; i < 9; i++) if (bytes[start + i] !== 0xff) return undefined;
-    if (bytes[start + 9] !== 0x01) return undefined;
-    let low = bytes[start + 4]! & 0x0f;
-    for (let i = 3; i >= 0; i--) low = low * 128 + (bytes[start + i]! & 0x7f);
-    this.at = start + 10;
-    return low | 0;
-  }
-
-  private string(end: number): string | undefined {
-    const length = this.uint32(end);
-    if (length === undefined || this.at + length > end) return undefined;
-    const text = this.buffer.toString("utf8", this.at, this.at + length);
-    this.at += length;
-    // Invalid UTF-8 became U+FFFD here, where protobuf-es (a fatal TextDecoder) throws: its call.
-    if (text.includes("\uFFFD")) return undefined;
-    // TextDecoder also drops a leading byte order mark.
-    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   }
 }

@@ -9,7 +9,8 @@ import { waitForDrain } from "./wait-for-drain.js";
 import { createRequestSignal } from "./request-signal.js";
 import { createHeaders } from "./plain-headers.js";
 import { encodeChatStreamResponses } from "./chat-stream-codec.js";
-import { ChatStreamResponseSchema } from "../../gen/iir/inference/v1/inference_pb.js";
+import { decodeChatParamsRequest } from "./chat-request-codec.js";
+import { ChatRequestSchema, ChatStreamRequestSchema, ChatStreamResponseSchema } from "../../gen/iir/inference/v1/inference_pb.js";
 
 /** Handles a request itself and says so, or leaves it to Connect. */
 export type GrpcFastPath = (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => boolean;
@@ -154,7 +155,7 @@ function readMessage(request: http2.Http2ServerRequest, method: DescMethod, read
       if ((body[0]! & 1) !== 0) return fail(() => new ConnectError("protocol error: received compressed message without grpc-encoding", Code.Internal));
       let message: unknown;
       try {
-        message = fromBinary(method.input, body.subarray(5));
+        message = decodeInput(method, body.subarray(5));
       } catch (error) {
         return fail(() => new ConnectError(`parse binary: ${error instanceof Error ? error.message : String(error)}`, Code.InvalidArgument));
       }
@@ -162,6 +163,18 @@ function readMessage(request: http2.Http2ServerRequest, method: DescMethod, read
       resolve(message);
     });
   });
+}
+
+/** A request message: Chat's and ChatStream's by hand (chat-request-codec.ts), others with protobuf-es. */
+function decodeInput(method: DescMethod, bytes: Uint8Array): unknown {
+  switch (method.input.typeName) {
+    case ChatRequestSchema.typeName:
+      return decodeChatParamsRequest(ChatRequestSchema, bytes);
+    case ChatStreamRequestSchema.typeName:
+      return decodeChatParamsRequest(ChatStreamRequestSchema, bytes);
+    default:
+      return fromBinary(method.input, bytes);
+  }
 }
 
 /** The request's headers less the pseudo-headers, as name/value pairs: the context builds its Headers from them once. */

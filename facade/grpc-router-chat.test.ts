@@ -72,3 +72,28 @@ test("request headers HTTP/2 cannot carry fail the call, not the process", async
   await t.throwsAsync(router.chat.chat(request, new AbortController().signal, { "x-bad": "a\nb" }), { instanceOf: TypeError });
   t.is((await router.chat.chat(request, new AbortController().signal, {})).message.backend, "stand-in");
 });
+
+test("a router gone silent (no reset, no answer) fails the open call with Unavailable; the next call opens a new connection", async (t) => {
+  let connections = 0;
+  // Answers the client's SETTINGS with its own once, then nothing: a host gone without a reset.
+  const silent = net.createServer((socket) => {
+    connections++;
+    socket.once("data", () => socket.write(Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])));
+    socket.on("error", () => undefined);
+  });
+  const sockets = new Set<net.Socket>();
+  silent.on("connection", (socket: net.Socket) => sockets.add(socket));
+  silent.listen(0, "127.0.0.1");
+  await once(silent, "listening");
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  });
+  const chat = createGrpcRouterChat(`http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`, { keepaliveMs: 100 });
+  t.teardown(() => chat.close());
+  const error = await t.throwsAsync(chat.chat(request, new AbortController().signal, {}), { instanceOf: ConnectError });
+  t.is(error?.code, Code.Unavailable);
+  t.regex(error!.message, /did not answer a PING/);
+  await t.throwsAsync(chat.chat(request, new AbortController().signal, {}), { instanceOf: ConnectError });
+  t.is(connections, 2);
+});

@@ -30,11 +30,12 @@ const readAhead = 64;
  * CPU per call on the facade's hot path; a call on node:http2's client costs ~50 µs, on the own
  * client ~17 µs. This speaks the same protocol: gRPC framing of binary protobuf, status and error details in
  * trailers (read with Connect's own helpers), RST_STREAM CANCEL when the caller's signal aborts. One
- * connection is kept and a new one opened when it closes, fails or goes away; a call the router
- * never processed (beyond its GOAWAY) is sent once more on the new one.
+ * connection is kept and a new one opened when it closes, fails or goes away (or, with
+ * `keepaliveMs`, stops answering PINGs while calls are open); a call the router never processed
+ * (beyond its GOAWAY) is sent once more on the new one.
  * (`@connectrpc/connect/protocol-grpc` is Connect's internal API; package.json pins Connect exactly.)
  */
-export function createGrpcRouterChat(baseUrl: string): GrpcRouterChat {
+export function createGrpcRouterChat(baseUrl: string, options: { keepaliveMs?: number } = {}): GrpcRouterChat {
   const url = new URL(baseUrl);
   const origin = url.origin;
   const prefix = url.pathname.replace(/\/+$/, "");
@@ -49,7 +50,7 @@ export function createGrpcRouterChat(baseUrl: string): GrpcRouterChat {
     ]);
   const chatFields = fixedFields(InferenceService.method.chat.name);
   const chatStreamFields = fixedFields(InferenceService.method.chatStream.name);
-  const connections = new RouterConnections(url);
+  const connections = new RouterConnections(url, options.keepaliveMs);
   const start = <T>(fixed: Buffer, body: Uint8Array, headers: Record<string, string>, signal: AbortSignal, decode: (bytes: Uint8Array) => T) => {
     // A caller already gone gets no call at all.
     if (signal.aborted) throw canceled();
@@ -85,12 +86,16 @@ export function createGrpcRouterChat(baseUrl: string): GrpcRouterChat {
 class RouterConnections {
   private current: H2ClientConnection | undefined;
 
-  constructor(private readonly url: URL) {}
+  constructor(
+    private readonly url: URL,
+    private readonly keepaliveMs: number | undefined,
+  ) {}
 
   request(headerBlock: Buffer, body: Buffer, handler: StreamHandler): H2ClientStream {
     let connection = this.current;
     if (connection === undefined || !connection.usable) {
       const opened = new H2ClientConnection(this.url, {
+        keepaliveMs: this.keepaliveMs,
         // Going away, failed or out of stream ids: its streams finish there, new ones go elsewhere.
         onUnusable: () => {
           if (this.current === opened) this.current = undefined;

@@ -27,7 +27,7 @@ export interface RunningFacade {
  */
 export async function startFacade(options: { config: Config; transport: Transport; routerUrl?: string; logger: Logger; telemetry?: Telemetry }): Promise<RunningFacade> {
   const { config, transport, logger } = options;
-  const grpcChat = options.routerUrl === undefined ? undefined : createGrpcRouterChat(options.routerUrl);
+  const grpcChat = options.routerUrl === undefined ? undefined : createGrpcRouterChat(options.routerUrl, { keepaliveMs: config.routerKeepaliveMs });
   const telemetry = options.telemetry ?? (await createTelemetry({ serviceName: "iir-facade", otlpEndpoint: config.otlpEndpoint }));
   const health = createClient(Health, transport);
   const guards = await createAccessGuards({ config, logger });

@@ -19,6 +19,8 @@ export interface Config {
   readonly routerPort: number;
   /** Where a split facade finds its router, e.g. `http://127.0.0.1:50051`. */
   readonly routerUrl: string;
+  /** A split facade PINGs its router after this long without a word while calls are open (IIR_ROUTER_KEEPALIVE); 0: never. */
+  readonly routerKeepaliveMs: number;
   readonly sqliteDbPath: string;
   readonly maxBodyBytes: number;
   readonly shutdownGraceMs: number;
@@ -132,6 +134,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     facadePort: read.port("IIR_FACADE_PORT", 8000),
     routerPort: read.port("IIR_ROUTER_PORT", 50051),
     routerUrl: read.url("IIR_ROUTER_URL", "http://127.0.0.1:50051") ?? "",
+    routerKeepaliveMs: read.seconds("IIR_ROUTER_KEEPALIVE", 10),
     sqliteDbPath: read.string("SQLITE_DB_PATH", "data/iir.db") ?? "data/iir.db",
     maxBodyBytes: read.bytes("IIR_MAX_BODY", 4 * 1024 * 1024),
     shutdownGraceMs: read.seconds("IIR_SHUTDOWN_GRACE", 10),

@@ -182,6 +182,12 @@ export interface H2ClientConnectionOptions {
   onUnusable?: () => void;
   /** For an https URL: TLS options beyond host, SNI and ALPN (a private CA, say). */
   tls?: tls.ConnectionOptions;
+  /**
+   * Milliseconds of silence from the server, while streams are open, after which the client sends a
+   * PING; the connection is given up (its streams fail) when nothing arrives for as long again. A
+   * call starting on a connection silent that long sends a PING at once. 0 or absent: off.
+   */
+  keepaliveMs?: number;
 }
 
 /**
@@ -208,6 +214,10 @@ export class H2ClientConnection {
   private goingAway = false;
   private failed: Error | undefined;
   private closing = false;
+  /** When the server was last heard from (performance.now()), and whether a PING is unanswered. */
+  private lastHeard = performance.now();
+  private pingSent = false;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
 
   constructor(
     url: URL,
@@ -230,6 +240,11 @@ export class H2ClientConnection {
       });
     }
     this.write(openingBytes());
+    const keepaliveMs = options.keepaliveMs ?? 0;
+    if (keepaliveMs > 0) {
+      this.keepaliveTimer = setInterval(() => this.checkAlive(keepaliveMs), Math.max(1, keepaliveMs / 4));
+      this.keepaliveTimer.unref();
+    }
   }
 
   /** Whether a new stream may start here. */
@@ -249,6 +264,9 @@ export class H2ClientConnection {
    */
   request(headerBlock: Buffer, body: Buffer, handler: StreamHandler): H2ClientStream {
     if (!this.usable) throw this.failed ?? new Error("the connection takes no new streams");
+    // A connection silent for a while may be dead (a host gone without a reset): ask at once.
+    const keepaliveMs = this.options.keepaliveMs ?? 0;
+    if (keepaliveMs > 0 && !this.pingSent && performance.now() - this.lastHeard >= keepaliveMs) this.ping();
     const stream = new H2ClientStream(this, headerBlock, body, handler);
     if (this.streams.size >= this.peerMaxConcurrent) this.waiting.push(stream);
     else this.open(stream);
@@ -336,7 +354,24 @@ export class H2ClientConnection {
     this.socket.write(bytes);
   }
 
+  private checkAlive(keepaliveMs: number): void {
+    if (this.failed !== undefined || this.activeStreams === 0) return;
+    const silent = performance.now() - this.lastHeard;
+    if (this.pingSent && silent >= 2 * keepaliveMs) {
+      this.fail(new ConnectionError(`the server did not answer a PING within ${keepaliveMs / 1000} s`, h2ErrorCodes.noError));
+    } else if (!this.pingSent && silent >= keepaliveMs) {
+      this.ping();
+    }
+  }
+
+  private ping(): void {
+    this.pingSent = true;
+    this.write(frame(frameTypes.ping, 0, 0, Buffer.alloc(8)));
+  }
+
   private receive(chunk: Buffer): void {
+    this.lastHeard = performance.now();
+    this.pingSent = false;
     let buffer = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
     try {
       while (buffer.length >= 9 && this.failed === undefined) {
@@ -558,10 +593,12 @@ export class H2ClientConnection {
     payload.writeUInt32BE(0, 0);
     this.write(frame(frameTypes.goaway, 0, 0, payload));
     this.failed = new ConnectionError("the connection was closed", h2ErrorCodes.noError);
+    clearInterval(this.keepaliveTimer);
     this.socket.end();
   }
 
   private fail(error: Error): void {
+    clearInterval(this.keepaliveTimer);
     if (this.failed !== undefined) {
       if (!this.socket.destroyed && !(error instanceof ConnectionError && error.code === h2ErrorCodes.noError)) this.socket.destroy();
       return;

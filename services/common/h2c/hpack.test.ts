@@ -5,7 +5,11 @@ import { encodeHeaderBlock, HpackDecoder, HpackError, huffmanDecode } from "./hp
 // well-behaved server does not produce: eviction limits, malformed blocks and strings.
 
 /** A literal with incremental indexing and a new name (RFC 7541 §6.2.1), strings not Huffman-coded. */
-const indexed = (name: string, value: string) => Buffer.concat([Buffer.from([0x40, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
+const indexed = (name: string, value: string) => {
+  const length = value.length < 127 ? Buffer.from([value.length]) : Buffer.from([127, ...varint(value.length - 127)]);
+  return Buffer.concat([Buffer.from([0x40, name.length]), Buffer.from(name), length, Buffer.from(value)]);
+};
+const varint = (value: number): number[] => (value < 128 ? [value] : [(value & 0x7f) | 0x80, ...varint(value >>> 7)]);
 
 test("the dynamic table keeps within its size: the oldest entries go, and referring to them is an error", (t) => {
   // Each entry is 32 + 2 + 8 = 42 bytes; 100 bytes hold two.
@@ -51,4 +55,12 @@ test("Huffman strings: RFC 7541's examples decode; EOS, long or zero padding are
 test("the encoder's blocks decode to what was encoded", (t) => {
   const fields: [string, string][] = [[":method", "POST"], [":path", "/a/b"], [":authority", "h:1"], ["content-type", "application/grpc"], ["x-long", "x".repeat(300)], ["x-latin1", "caf\u00e9"], ["te", "trailers"]];
   t.deepEqual(new HpackDecoder().decode(encodeHeaderBlock(fields)), fields);
+});
+
+test("a block of references to one large entry may not decode to more than the list limit", (t) => {
+  const decoder = new HpackDecoder(4096, 64 * 1024);
+  // One 4000-byte entry, then 20 references to it (~80 KB decoded from 20 bytes).
+  decoder.decode(indexed("x", "v".repeat(4000 - 33)));
+  t.is(decoder.decode(Buffer.alloc(15, 0x80 | 62)).length, 15);
+  t.throws(() => decoder.decode(Buffer.alloc(20, 0x80 | 62)), { instanceOf: HpackError, message: /more than 65536 bytes/ });
 });

@@ -161,8 +161,16 @@ export class HpackDecoder {
   private maxSize: number;
   private position = 0;
 
-  /** `limit`: the SETTINGS_HEADER_TABLE_SIZE this side announced (the peer may use less). */
-  constructor(private readonly limit = 4096) {
+  /**
+   * `limit`: the SETTINGS_HEADER_TABLE_SIZE this side announced (the peer may use less).
+   * `maxListSize`: the most a decoded block may hold, counted as HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE
+   * counts (name + value + 32 per field): a small block of references to one large entry must not
+   * decode to a huge list.
+   */
+  constructor(
+    private readonly limit = 4096,
+    private readonly maxListSize = 256 * 1024,
+  ) {
     this.maxSize = limit;
   }
 
@@ -170,13 +178,18 @@ export class HpackDecoder {
   decode(block: Buffer): HeaderPair[] {
     const fields: HeaderPair[] = [];
     this.position = 0;
+    let listSize = 0;
     while (this.position < block.length) {
+      if (listSize > this.maxListSize) throw new HpackError(`a header block decodes to more than ${this.maxListSize} bytes`);
       const first = block[this.position]!;
       if ((first & 0x80) !== 0) {
-        fields.push(this.entry(this.integer(block, 7)));
+        const field = this.entry(this.integer(block, 7));
+        listSize += field[0].length + field[1].length + 32;
+        fields.push(field);
       } else if ((first & 0x40) !== 0) {
         const field = this.literal(block, 6);
         this.insert(field);
+        listSize += field[0].length + field[1].length + 32;
         fields.push(field);
       } else if ((first & 0x20) !== 0) {
         const size = this.integer(block, 5);
@@ -185,9 +198,12 @@ export class HpackDecoder {
         this.evict(0);
       } else {
         // Literal without indexing (0000) or never indexed (0001).
-        fields.push(this.literal(block, 4));
+        const field = this.literal(block, 4);
+        listSize += field[0].length + field[1].length + 32;
+        fields.push(field);
       }
     }
+    if (listSize > this.maxListSize) throw new HpackError(`a header block decodes to more than ${this.maxListSize} bytes`);
     return fields;
   }
 

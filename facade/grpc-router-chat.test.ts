@@ -1,12 +1,12 @@
 import http2 from "node:http2";
 import net from "node:net";
-import { once } from "node:events";
 import test, { type ExecutionContext } from "ava";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ChatRequestSchema, ChatResponseSchema } from "../gen/iir/inference/v1/inference_pb.js";
 import { grpcEnvelope } from "../services/common/grpc-envelope.js";
 import { createGrpcRouterChat } from "./grpc-router-chat.js";
+import { listenOnLoopback } from "../test/support/h2-test-peers.js";
 
 // The facade's gRPC client against a node:http2 server standing in for a router that goes away
 // (a rolling restart): what the router never processed is sent once more, on a new connection.
@@ -33,15 +33,7 @@ async function goingAwayRouter(t: ExecutionContext, refusals: number) {
       });
     });
   });
-  const sockets = new Set<net.Socket>();
-  server.on("connection", (socket: net.Socket) => sockets.add(socket));
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  t.teardown(() => {
-    for (const socket of sockets) socket.destroy();
-    server.close();
-  });
-  const chat = createGrpcRouterChat(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+  const chat = createGrpcRouterChat((await listenOnLoopback(t, server)).href);
   t.teardown(() => chat.close());
   return { chat, models, connections: () => connections };
 }
@@ -81,15 +73,7 @@ test("a router gone silent (no reset, no answer) fails the open call with Unavai
     socket.once("data", () => socket.write(Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])));
     socket.on("error", () => undefined);
   });
-  const sockets = new Set<net.Socket>();
-  silent.on("connection", (socket: net.Socket) => sockets.add(socket));
-  silent.listen(0, "127.0.0.1");
-  await once(silent, "listening");
-  t.teardown(() => {
-    for (const socket of sockets) socket.destroy();
-    silent.close();
-  });
-  const chat = createGrpcRouterChat(`http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`, { keepaliveMs: 100 });
+  const chat = createGrpcRouterChat((await listenOnLoopback(t, silent)).href, { keepaliveMs: 100 });
   t.teardown(() => chat.close());
   const error = await t.throwsAsync(chat.chat(request, new AbortController().signal, {}), { instanceOf: ConnectError });
   t.is(error?.code, Code.Unavailable);

@@ -9,7 +9,9 @@ import { grpcEnvelope } from "../services/common/grpc-envelope.js";
 import { decodeChatStreamResponse } from "../services/common/chat-stream-codec.js";
 import { encodeChatParamsRequest } from "../services/common/chat-request-codec.js";
 import { createHeaders } from "../services/common/plain-headers.js";
-import { H2ClientConnection, h2ErrorCodes, type H2ClientStream, type StreamFailure, type StreamHandler } from "../services/common/h2c/h2-client-connection.js";
+import { H2ClientConnection } from "../services/common/h2c/h2-client-connection.js";
+import type { H2ClientStream, StreamFailure, StreamHandler } from "../services/common/h2c/h2-client-stream.js";
+import { h2ErrorCodes } from "../services/common/h2c/frames.js";
 import { encodeHeaderBlock, type HeaderPair } from "../services/common/h2c/hpack.js";
 
 const decodeChatResponse = (bytes: Uint8Array) => fromBinary(ChatResponseSchema, bytes);

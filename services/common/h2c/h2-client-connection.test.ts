@@ -1,66 +1,14 @@
 import http2 from "node:http2";
-import https from "node:https";
 import net from "node:net";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { execFileSync } from "node:child_process";
 import { once } from "node:events";
-import test, { type ExecutionContext } from "ava";
-import { H2ClientConnection, h2ErrorCodes, type H2ClientStream, type StreamFailure } from "./h2-client-connection.js";
+import test from "ava";
+import { h2ErrorCodes } from "./frames.js";
+import { H2ClientConnection } from "./h2-client-connection.js";
 import { encodeHeaderBlock, type HeaderPair } from "./hpack.js";
+import { connect, exchange, h2Server, requestFields } from "../../../test/support/h2-test-peers.js";
 
 // The own HTTP/2 client against node:http2's server (nghttp2), which is what it talks to in the
-// mesh, and against a raw socket for frames nghttp2 does not send on its own.
-
-/** A node:http2 server on loopback, closed after the test. */
-async function h2Server(t: ExecutionContext, onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void, settings?: http2.Settings) {
-  const server = http2.createServer({ settings });
-  server.on("stream", (stream, headers) => {
-    // A stream the client resets errors on the server's side; the tests read rstCode instead.
-    stream.on("error", () => undefined);
-    onStream(stream, headers);
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const sockets = new Set<net.Socket>();
-  server.on("connection", (socket: net.Socket) => sockets.add(socket));
-  t.teardown(() => {
-    for (const socket of sockets) socket.destroy();
-    server.close();
-  });
-  return { url: new URL(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`), sockets };
-}
-
-function connect(t: ExecutionContext, url: URL): H2ClientConnection {
-  const connection = new H2ClientConnection(url);
-  t.teardown(() => connection.destroy());
-  return connection;
-}
-
-interface Exchange {
-  stream: H2ClientStream;
-  blocks: Array<{ fields: HeaderPair[]; endStream: boolean }>;
-  data: Buffer[];
-  /** Settles when the stream closes, with how it ended. */
-  closed: Promise<StreamFailure | undefined>;
-}
-
-const requestFields = (url: URL, path: string, extra: HeaderPair[] = []): Buffer =>
-  encodeHeaderBlock([[":method", "POST"], [":scheme", "http"], [":path", path], [":authority", url.host], ...extra]);
-
-function exchange(connection: H2ClientConnection, headerBlock: Buffer, body: Buffer = Buffer.alloc(0)): Exchange {
-  const blocks: Exchange["blocks"] = [];
-  const data: Buffer[] = [];
-  let close!: (failure: StreamFailure | undefined) => void;
-  const closed = new Promise<StreamFailure | undefined>((resolve) => (close = resolve));
-  const stream = connection.request(headerBlock, body, {
-    onHeaders: (fields, endStream) => blocks.push({ fields, endStream }),
-    onData: (chunk) => data.push(Buffer.from(chunk)),
-    onClose: close,
-  });
-  return { stream, blocks, data, closed };
-}
+// mesh: header blocks both ways, flow control, concurrency, resets, GOAWAY, failed connections.
 
 const regular = (fields: HeaderPair[]) => fields.filter(([name]) => !name.startsWith(":"));
 
@@ -251,12 +199,11 @@ test("after GOAWAY the streams the server never processed are reported so, and t
 });
 
 test("a refused connection fails its streams with the socket's error", async (t) => {
+  // A port that was free a moment ago: nothing listens there now.
   const server = net.createServer().listen(0, "127.0.0.1");
   await once(server, "listening");
-  const port = (server.address() as net.AddressInfo).port;
-  server.close();
-  await once(server, "close");
-  const url = new URL(`http://127.0.0.1:${port}`);
+  const url = new URL(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+  await new Promise((resolve) => server.close(resolve));
   const call = exchange(connect(t, url), requestFields(url, "/"));
   const failure = await call.closed;
   t.is(failure?.kind, "connection");
@@ -274,186 +221,4 @@ test("a server that drops the connection fails the streams open on it", async (t
   for (const socket of sockets) socket.destroy();
   t.is((await call.closed)?.kind, "connection");
   t.false(connection.usable);
-});
-
-/** A raw TCP server that reads the client's preface and answers with `frames` once the first request arrives. */
-async function rawServer(t: ExecutionContext, answer: (socket: net.Socket, received: Buffer) => void) {
-  const server = net.createServer((socket) => {
-    let received = Buffer.alloc(0);
-    let answered = false;
-    socket.on("data", (chunk) => {
-      received = Buffer.concat([received, chunk]);
-      // The preface (24), then our SETTINGS and WINDOW_UPDATE, then the request's HEADERS.
-      if (!answered && received.includes(Buffer.from([0x01, 0x05, 0, 0, 0, 1])) ) {
-        answered = true;
-        answer(socket, received);
-      }
-    });
-    socket.on("error", () => undefined);
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  t.teardown(() => server.close());
-  return new URL(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
-}
-
-function rawFrame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamId, 5);
-  return Buffer.concat([head, payload]);
-}
-
-test("PING is answered; informational answers, padding, priority and CONTINUATION from the server are understood", async (t) => {
-  let pingAck: Buffer | undefined;
-  const url = await rawServer(t, (socket) => {
-    socket.on("data", (chunk: Buffer) => {
-      const at = chunk.indexOf(Buffer.from([0x06, 0x01, 0, 0, 0, 0]));
-      if (at >= 3) pingAck = chunk.subarray(at + 6, at + 14);
-    });
-    const status = (code: string) => encodeHeaderBlock([[":status", code]]);
-    const trailer = encodeHeaderBlock([["grpc-status", "0"], ["x-split", "across two frames"]]);
-    socket.write(
-      Buffer.concat([
-        rawFrame(4, 0, 0, Buffer.alloc(0)),
-        rawFrame(6, 0, 0, Buffer.from("pingpong")),
-        // 103 Early Hints, to be skipped.
-        rawFrame(1, 0x4, 1, status("103")),
-        // HEADERS with priority (5 bytes) and padding (pad length 3).
-        rawFrame(1, 0x4 | 0x8 | 0x20, 1, Buffer.concat([Buffer.from([3]), Buffer.alloc(5), status("200"), Buffer.alloc(3)])),
-        // Padded DATA.
-        rawFrame(0, 0x8, 1, Buffer.concat([Buffer.from([2]), Buffer.from("hello"), Buffer.alloc(2)])),
-        // Trailers in HEADERS + CONTINUATION, ending the stream.
-        rawFrame(1, 0x1, 1, trailer.subarray(0, 5)),
-        rawFrame(9, 0x4, 1, trailer.subarray(5)),
-      ]),
-    );
-  });
-  const call = exchange(connect(t, url), requestFields(url, "/"));
-  t.is(await call.closed, undefined);
-  t.deepEqual(call.blocks, [
-    { fields: [[":status", "200"]], endStream: false },
-    { fields: [["grpc-status", "0"], ["x-split", "across two frames"]], endStream: true },
-  ]);
-  t.is(Buffer.concat(call.data).toString(), "hello");
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  t.is(pingAck?.toString(), "pingpong");
-});
-
-test("a header block that does not decode is a connection error: GOAWAY COMPRESSION_ERROR, streams failed", async (t) => {
-  let goaway: Buffer | undefined;
-  const url = await rawServer(t, (socket) => {
-    socket.on("data", (chunk: Buffer) => {
-      const at = chunk.indexOf(Buffer.from([0x07, 0x00, 0, 0, 0, 0]));
-      if (at >= 3) goaway = chunk.subarray(at + 6);
-    });
-    // Index 70: beyond the static table, and the dynamic table is empty.
-    socket.write(Buffer.concat([rawFrame(4, 0, 0, Buffer.alloc(0)), rawFrame(1, 0x4, 1, Buffer.from([0x80 | 70]))]));
-  });
-  const connection = connect(t, url);
-  const call = exchange(connection, requestFields(url, "/"));
-  const failure = await call.closed;
-  t.is(failure?.kind, "connection");
-  t.regex((failure as { error: Error }).error.message, /index 70/);
-  t.false(connection.usable);
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  t.is(goaway?.readUInt32BE(4), h2ErrorCodes.compressionError);
-});
-
-test("https: h2 over TLS with a trusted certificate; an untrusted one, or a server without h2, fails the stream", async (t) => {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), "iir-h2-tls-"));
-  t.teardown(() => fs.rmSync(directory, { recursive: true, force: true }));
-  const cert = path.join(directory, "cert.pem");
-  const key = path.join(directory, "key.pem");
-  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"], { stdio: "ignore" });
-  const credentials = { key: fs.readFileSync(key), cert: fs.readFileSync(cert) };
-  const listen = async (server: net.Server) => {
-    server.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    t.teardown(() => server.close());
-    return new URL(`https://localhost:${(server.address() as net.AddressInfo).port}`);
-  };
-  const secure = http2.createSecureServer(credentials, (request, response) => response.end(`over ${request.httpVersion}, SNI ${(request.socket as unknown as { servername: string }).servername}`));
-  const url = await listen(secure);
-
-  const trusting = new H2ClientConnection(url, { tls: { ca: credentials.cert } });
-  t.teardown(() => trusting.destroy());
-  const call = exchange(trusting, encodeHeaderBlock([[":method", "GET"], [":scheme", "https"], [":path", "/"], [":authority", url.host]]));
-  t.is(await call.closed, undefined);
-  t.is(Buffer.concat(call.data).toString(), "over 2.0, SNI localhost");
-
-  const untrusted = exchange(connect(t, url), requestFields(url, "/"));
-  t.regex(((await untrusted.closed) as { error: NodeJS.ErrnoException }).error.code ?? "", /SELF_SIGNED|UNABLE_TO_VERIFY/);
-
-  const http1Only = await listen(https.createServer(credentials, (_request, response) => response.end()));
-  const withoutH2 = new H2ClientConnection(http1Only, { tls: { ca: credentials.cert } });
-  t.teardown(() => withoutH2.destroy());
-  const refused = await exchange(withoutH2, requestFields(http1Only, "/")).closed;
-  t.is(refused?.kind, "connection");
-  // Node's TLS server refuses the handshake (no protocol in common); one that ignores ALPN gets a GOAWAY.
-  t.regex((refused as { error: Error }).error.message, /no application protocol|did not agree to HTTP\/2/);
-});
-
-test("keepalive: a server gone silent is given up after an unanswered PING; a slow but live one is kept", async (t) => {
-  // Answers the client's SETTINGS once, then never says another word.
-  const silent = net.createServer((socket) => {
-    socket.once("data", () => socket.write(rawFrame(4, 0, 0, Buffer.alloc(0))));
-    socket.on("error", () => undefined);
-  });
-  silent.listen(0, "127.0.0.1");
-  await once(silent, "listening");
-  t.teardown(() => silent.close());
-  const silentUrl = new URL(`http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`);
-  let unusable = 0;
-  const dead = new H2ClientConnection(silentUrl, { keepaliveMs: 100, onUnusable: () => unusable++ });
-  t.teardown(() => dead.destroy());
-  const started = performance.now();
-  const failure = await exchange(dead, requestFields(silentUrl, "/")).closed;
-  const waited = performance.now() - started;
-  t.is(failure?.kind, "connection");
-  t.regex((failure as { error: Error }).error.message, /did not answer a PING within 0.1 s/);
-  t.true(waited >= 190 && waited < 2000, `gave up after ${waited} ms`);
-  t.false(dead.usable);
-  t.is(unusable, 1);
-
-  // A server that answers after 6 keepalive periods: its PING answers keep the connection, one
-  // PING per period of silence.
-  let pings = 0;
-  const slow = http2.createServer();
-  slow.on("session", (session) => session.on("ping", () => pings++));
-  slow.on("stream", (stream) => setTimeout(() => stream.respond({ ":status": 200 }, { endStream: true }), 600));
-  slow.listen(0, "127.0.0.1");
-  await once(slow, "listening");
-  t.teardown(() => slow.close());
-  const url = new URL(`http://127.0.0.1:${(slow.address() as net.AddressInfo).port}`);
-  const live = new H2ClientConnection(url, { keepaliveMs: 100 });
-  t.teardown(() => live.destroy());
-  t.is(await exchange(live, requestFields(url, "/")).closed, undefined);
-  t.true(live.usable);
-  t.true(pings >= 3 && pings <= 7, `${pings} PINGs`);
-});
-
-test("keepalive: a call on a connection silent for a while sends a PING at once", async (t) => {
-  const pings: number[] = [];
-  const server = http2.createServer();
-  server.on("session", (session) => session.on("ping", () => pings.push(performance.now())));
-  server.on("stream", (stream) => stream.respond({ ":status": 204 }, { endStream: true }));
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  t.teardown(() => server.close());
-  const url = new URL(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
-  const connection = new H2ClientConnection(url, { keepaliveMs: 150 });
-  t.teardown(() => connection.destroy());
-  t.is(await exchange(connection, requestFields(url, "/")).closed, undefined);
-  t.is(pings.length, 0);
-  // Idle past the keepalive: no PING while no call is open, then one with the next call.
-  await new Promise((resolve) => setTimeout(resolve, 400));
-  t.is(pings.length, 0);
-  const started = performance.now();
-  t.is(await exchange(connection, requestFields(url, "/")).closed, undefined);
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  t.is(pings.length, 1);
-  t.true(pings[0]! - started < 100, `PING ${pings[0]! - started} ms after the call started`);
 });

@@ -1,13 +1,11 @@
 import test, { type ExecutionContext } from "ava";
-import { execFile, execFileSync } from "node:child_process";
-import fs from "node:fs";
+import { execFile } from "node:child_process";
 import https from "node:https";
 import net from "node:net";
-import os from "node:os";
-import path from "node:path";
 import type tls from "node:tls";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
+import { selfSignedCertificate } from "../../../../test/support/self-signed-certificate.js";
 import { Http1Pool, Http1TimeoutError, type Http1Endpoint, type Http1ResponseHead } from "./http1-pool.js";
 
 // The upstream HTTP/1.1 client against raw TCP servers that answer with exactly the bytes each test
@@ -277,12 +275,8 @@ test("an address nobody listens on is a connection error before any head", async
 });
 
 test("https upstreams: TLS with SNI to a trusted certificate works; an untrusted one is refused", async (t) => {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), "iir-tls-"));
-  t.teardown(() => fs.rmSync(directory, { recursive: true, force: true }));
-  const cert = path.join(directory, "cert.pem");
-  const key = path.join(directory, "key.pem");
-  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"], { stdio: "ignore" });
-  const server = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, (request, response) => {
+  const { key, cert, certPath } = selfSignedCertificate(t);
+  const server = https.createServer({ key, cert }, (request, response) => {
     response.writeHead(200, { "content-type": "application/json" });
     response.end(JSON.stringify({ sni: (request.socket as tls.TLSSocket).servername, path: request.url }));
   });
@@ -315,7 +309,7 @@ test("https upstreams: TLS with SNI to a trusted certificate works; an untrusted
     pool.close();
   `;
   const output = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: cert } }, (error, stdout, stderr) =>
+    execFile(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: certPath } }, (error, stdout, stderr) =>
       error === null ? resolve(stdout) : reject(new Error(`${error.message}\n${stderr}`)),
     );
   });

@@ -74,9 +74,10 @@ export class H2ClientConnection implements StreamConnection {
   private goingAway = false;
   private failed: Error | undefined;
   private closing = false;
-  /** When the server was last heard from (performance.now()), and whether a PING is unanswered. */
+  /** When the server was last heard from and when the unanswered PING, if any, went out (performance.now()). */
   private lastHeard = performance.now();
   private pingSent = false;
+  private pingSentAt = 0;
   private keepaliveTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -216,16 +217,19 @@ export class H2ClientConnection implements StreamConnection {
 
   private checkAlive(keepaliveMs: number): void {
     if (this.failed !== undefined || this.activeStreams === 0) return;
-    const silent = performance.now() - this.lastHeard;
-    if (this.pingSent && silent >= 2 * keepaliveMs) {
+    const now = performance.now();
+    // The server gets a whole period to answer from when the PING went out: one sent at once for a
+    // call on a connection long silent must not be judged by the silence before it.
+    if (this.pingSent && now - this.pingSentAt >= keepaliveMs) {
       this.fail(new ConnectionError(`the server did not answer a PING within ${keepaliveMs / 1000} s`, h2ErrorCodes.noError));
-    } else if (!this.pingSent && silent >= keepaliveMs) {
+    } else if (!this.pingSent && now - this.lastHeard >= keepaliveMs) {
       this.ping();
     }
   }
 
   private ping(): void {
     this.pingSent = true;
+    this.pingSentAt = performance.now();
     this.write(frame(frameTypes.ping, 0, 0, Buffer.alloc(8)));
   }
 

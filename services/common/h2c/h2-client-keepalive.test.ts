@@ -53,3 +53,25 @@ test("keepalive: a call on a connection silent for a while sends a PING at once"
   t.is(pings.length, 1);
   t.true(pings[0]! - started < 100, `PING ${pings[0]! - started} ms after the call started`);
 });
+
+test("keepalive: the PING sent at once for a call after a long silence gets a whole period to be answered", async (t) => {
+  const { url: serverUrl } = await h2Server(t, (stream) => stream.respond({ ":status": 204 }, { endStream: true }));
+  // Between client and server, a link whose answers can be made slow (but well within the keepalive).
+  let answerDelayMs = 0;
+  const link = net.createServer((client) => {
+    const server = net.connect(Number(serverUrl.port), "127.0.0.1");
+    client.pipe(server);
+    server.on("data", (bytes) => setTimeout(() => client.destroyed || client.write(bytes), answerDelayMs));
+    for (const socket of [client, server]) socket.on("error", () => undefined);
+    client.on("close", () => server.destroy());
+  });
+  const url = await listenOnLoopback(t, link);
+  const connection = new H2ClientConnection(url, { keepaliveMs: 150 });
+  t.teardown(() => connection.destroy());
+  t.is(await exchange(connection, requestFields(url, "/")).closed, undefined);
+  // Silent for far longer than two periods; then a call, answered (with its PING) 100 ms later.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  answerDelayMs = 100;
+  t.is(await exchange(connection, requestFields(url, "/")).closed, undefined);
+  t.true(connection.usable);
+});

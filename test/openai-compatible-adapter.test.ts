@@ -1,7 +1,11 @@
+import http from "node:http";
 import test from "ava";
 import { Code } from "@connectrpc/connect";
 import { FinishReason, Role } from "../gen/iir/inference/v1/inference_pb.js";
+import { nextBatchOf } from "../services/common/async-iterables.js";
 import { findUpstreamError } from "../services/common/errors.js";
+import { createOpenAICompatibleAdapter } from "../services/router/adapters/openai-compatible/openai-compatible-adapter.js";
+import { listenOnLoopback } from "./support/h2-test-peers.js";
 import { apiKey, weatherTool, setUp, targetFor, paramsWith, userSays, collect, failureOf, textOf, kindsOf, neverEchoesKey } from "./support/adapter-fixtures.js";
 
 // The OpenAI-compatible adapter against a fake upstream: answers, streams, tool calls, forwarded fields.
@@ -185,3 +189,29 @@ for (const mode of ["chat", "chatStream"] as const) {
     t.regex(findUpstreamError(await failureOf(adapter.chat(paramsWith(), targetFor(upstream, "fail-404"), AbortSignal.timeout(10_000))))?.message ?? "", /The model `fail-404` does not exist/);
   });
 }
+
+test("every part one upstream read carried reaches the reader in one batch, also when the body's chunks were parsed one by one", async (t) => {
+  // Two chunks of the chunked body in one TCP segment: the first event alone, then the rest.
+  const event = (delta: object, finish: string | null) => `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", created: 1, model: "gpt-fake", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+  const server = http.createServer((request, response) => {
+    request.resume();
+    request.on("end", () => {
+      response.writeHead(200, { "content-type": "text/event-stream" });
+      response.socket!.cork();
+      response.write(event({ role: "assistant", content: "Hel" }, null));
+      response.write(event({ content: "lo" }, null) + event({}, "stop") + "data: [DONE]\n\n");
+      response.socket!.uncork();
+      setTimeout(() => response.end(), 20);
+    });
+  });
+  const url = await listenOnLoopback(t, server);
+  const adapter = createOpenAICompatibleAdapter({ timeoutMs: 5_000 });
+  const parts = adapter.chatStream(paramsWith(), targetFor({ baseUrl: `${url.origin}/v1` }), AbortSignal.timeout(10_000))[Symbol.asyncIterator]();
+
+  const first = await nextBatchOf(parts);
+  t.false(first.done);
+  const batch = first.done === true ? [] : first.value;
+  t.is(textOf(batch), "Hello");
+  t.deepEqual(kindsOf(batch), ["text", "finish"]);
+  t.deepEqual(await nextBatchOf(parts), { done: true, value: undefined });
+});

@@ -24,6 +24,7 @@ export class StreamCall extends UpstreamCall implements BatchingIterator<ChatStr
   private waiter: { resolve(result: IteratorResult<ChatStreamResponse> | IteratorResult<readonly ChatStreamResponse[]>): void; reject(error: unknown): void; batch: boolean } | undefined;
   private started = false;
   private paused = false;
+  private wakeScheduled = false;
   /** Set for an SSE answer; a JSON answer (a server that ignored `stream`) is collected in `json`. */
   private parser: SseParser | undefined;
   private state: OpenAIStreamState | undefined;
@@ -98,31 +99,45 @@ export class StreamCall extends UpstreamCall implements BatchingIterator<ChatStr
     }
   }
 
-  /** Hands parts to a waiting reader, or queues them. */
-  private push(parts: readonly ChatStreamResponse[]): void {
+  /**
+   * Queues parts; a waiting reader is woken once the read that produced them is fully parsed (a
+   * microtask later), so it gets every part of that read in one batch. One upstream read often
+   * holds several pieces of a chunked body (the first event alone, then the rest), each parsed on
+   * its own; woken at the first, the reader took it alone and everything after it went through
+   * every layer, and out of the router, a second time.
+   */
+  private push(parts: ChatStreamResponse[]): void {
     if (parts.length === 0 || this.finished) return;
-    const waiter = this.waiter;
-    if (waiter !== undefined) {
-      this.waiter = undefined;
-      if (waiter.batch) {
-        waiter.resolve({ done: false, value: parts });
-        return;
-      }
-      waiter.resolve({ done: false, value: parts[0]! });
-      if (parts.length === 1) return;
-      parts = parts.slice(1);
-    }
     if (this.position === this.queue.length) {
-      this.queue = parts.slice();
+      this.queue = parts;
       this.position = 0;
     } else {
       for (const part of parts) this.queue.push(part);
+    }
+    if (this.waiter !== undefined && !this.wakeScheduled) {
+      this.wakeScheduled = true;
+      queueMicrotask(this.wake);
     }
     if (!this.paused && this.queue.length - this.position >= streamHighWater) {
       this.paused = true;
       this.request?.pause();
     }
   }
+
+  /** Hands what is queued to the waiting reader (the end or an error, if they came, wait for its next call). */
+  private readonly wake = (): void => {
+    this.wakeScheduled = false;
+    const waiter = this.waiter;
+    if (waiter === undefined || this.position >= this.queue.length) return;
+    this.waiter = undefined;
+    if (waiter.batch) {
+      waiter.resolve({ done: false, value: this.takeAll() });
+      return;
+    }
+    const value = this.queue[this.position++]!;
+    this.drained();
+    waiter.resolve({ done: false, value });
+  };
 
   /** The stream is over (the reader gets what is queued first). */
   private finish(): void {

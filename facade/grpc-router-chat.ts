@@ -9,6 +9,7 @@ import { grpcEnvelope } from "../services/common/grpc-envelope.js";
 import { decodeChatStreamResponse } from "../services/common/chat-stream-codec.js";
 import { encodeChatParamsRequest } from "../services/common/chat-request-codec.js";
 import { createHeaders } from "../services/common/plain-headers.js";
+import { iirClientSetting } from "../services/common/h2c/h2-server-connection.js";
 import { H2ClientConnection } from "../services/common/h2c/h2-client-connection.js";
 import type { H2ClientStream, StreamFailure, StreamHandler } from "../services/common/h2c/h2-client-stream.js";
 import { h2ErrorCodes } from "../services/common/h2c/frames.js";
@@ -98,6 +99,8 @@ class RouterConnections {
     if (connection === undefined || !connection.usable) {
       const opened = new H2ClientConnection(this.url, {
         keepaliveMs: this.keepaliveMs,
+        // Asks an IIR router for its own HTTP/2 server (h2-server-connection.ts); other servers ignore it.
+        settings: [[iirClientSetting, 1]],
         // Going away, failed or out of stream ids: its streams finish there, new ones go elsewhere.
         onUnusable: () => {
           if (this.current === opened) this.current = undefined;
@@ -292,7 +295,8 @@ class GrpcCall<T> implements BatchingIterator<T>, StreamHandler {
       }
     }
     if (error !== undefined) {
-      this.fail(error);
+      // Messages that came before the status are still the caller's, then the error (as for-await reads a gRPC stream).
+      this.fail(error, true);
       return;
     }
     this.ended = true;
@@ -302,10 +306,10 @@ class GrpcCall<T> implements BatchingIterator<T>, StreamHandler {
     waiter?.resolve({ done: true, value: undefined });
   }
 
-  private fail(error: ConnectError): void {
+  private fail(error: ConnectError, keepMessages = false): void {
     if (this.error !== undefined || this.ended) return;
     this.error = error;
-    this.messages.length = 0;
+    if (!keepMessages) this.messages.length = 0;
     this.settleFinished(error);
     const waiter = this.waiter;
     this.waiter = undefined;

@@ -4,7 +4,8 @@ import net from "node:net";
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { createGrpcFastPath } from "./grpc-fast-path.js";
+import { collectFastMethods, createGrpcFastPath } from "./grpc-fast-path.js";
+import { H2ServerConnection, isIirClientPreface } from "./h2c/h2-server-connection.js";
 
 /** A listening Connect server: gRPC, gRPC-Web and Connect on one port. */
 export interface ConnectServer {
@@ -32,7 +33,9 @@ const http2PrefaceStart = "PRI ";
  */
 export async function listenConnect(options: ConnectServerOptions): Promise<ConnectServer> {
   const handler = connectNodeAdapter({ routes: options.routes, readMaxBytes: options.readMaxBytes });
-  const fastPath = createGrpcFastPath({ routes: options.routes, methods: options.fastMethods ?? [], readMaxBytes: options.readMaxBytes });
+  const fastMethods = collectFastMethods({ routes: options.routes, methods: options.fastMethods ?? [], readMaxBytes: options.readMaxBytes });
+  const fastPath = createGrpcFastPath(fastMethods);
+  const ownConnections = new Set<H2ServerConnection>();
   const http2Server = http2.createServer({}, (request, response) => {
     if (!fastPath(request, response)) handler(request, response);
   });
@@ -60,10 +63,21 @@ export async function listenConnect(options: ConnectServerOptions): Promise<Conn
         head = chunk;
         return;
       }
+      const isHttp2 = chunk.toString("latin1", 0, http2PrefaceStart.length) === http2PrefaceStart;
+      // IIR's own client (the facade) marks its preface: its calls go to the server of our own.
+      const own = isHttp2 && (options.fastMethods ?? []).length > 0 ? isIirClientPreface(chunk) : false;
+      if (own === undefined) {
+        head = chunk;
+        return;
+      }
       socket.off("readable", sniff);
       socket.unshift(chunk);
-      const target = chunk.toString("latin1", 0, http2PrefaceStart.length) === http2PrefaceStart ? http2Server : http1Server;
-      target.emit("connection", socket);
+      if (own) {
+        const connection = new H2ServerConnection(socket, fastMethods, { onClose: () => ownConnections.delete(connection) });
+        ownConnections.add(connection);
+        return;
+      }
+      (isHttp2 ? http2Server : http1Server).emit("connection", socket);
     };
     socket.on("readable", sniff);
     socket.on("error", () => socket.destroy());
@@ -78,7 +92,7 @@ export async function listenConnect(options: ConnectServerOptions): Promise<Conn
   const address = server.address() as net.AddressInfo;
   return {
     port: address.port,
-    close: (graceMs) => closeGracefully({ server, http1Server, sessions, sockets }, graceMs),
+    close: (graceMs) => closeGracefully({ server, http1Server, sessions, ownConnections, sockets }, graceMs),
   };
 }
 
@@ -86,6 +100,7 @@ interface Listeners {
   server: net.Server;
   http1Server: http.Server;
   sessions: Set<http2.ServerHttp2Session>;
+  ownConnections: Set<H2ServerConnection>;
   sockets: Set<net.Socket>;
 }
 
@@ -95,6 +110,7 @@ async function closeGracefully(listeners: Listeners, graceMs: number): Promise<v
   while (listeners.sockets.size > 0 && Date.now() < deadline) {
     // GOAWAY lets HTTP/2 clients finish their streams; idle HTTP/1.1 keep-alive connections go at once.
     for (const session of listeners.sessions) session.close();
+    for (const connection of listeners.ownConnections) connection.close();
     listeners.http1Server.closeIdleConnections();
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

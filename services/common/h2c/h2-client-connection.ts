@@ -2,7 +2,26 @@ import net from "node:net";
 import tls from "node:tls";
 import { holdWritesUntilTurnEnds } from "../turn-batched-writes.js";
 import { HpackDecoder, HpackError } from "./hpack.js";
-import { ConnectionError, defaultWindow, flags, frame, frameTypes, h2ErrorCodes, maxWindow, settingIds, unpad, windowUpdate } from "./frames.js";
+import {
+  clientPreface,
+  ConnectionError,
+  defaultWindow,
+  flags,
+  frame,
+  frameTypes,
+  h2ErrorCodes,
+  grownWindow,
+  HeaderBlockReader,
+  maxWindow,
+  readFrames,
+  readSettings,
+  readWindowIncrement,
+  settingIds,
+  settingsFrame,
+  unpad,
+  windowUpdate,
+  type HeaderBlock,
+} from "./frames.js";
 import { H2ClientStream, streamWindow, type StreamConnection, type StreamFailure, type StreamHandler } from "./h2-client-stream.js";
 
 /**
@@ -15,26 +34,16 @@ import { H2ClientStream, streamWindow, type StreamConnection, type StreamFailure
  * Server push is refused (SETTINGS_ENABLE_PUSH 0) and priorities are not sent.
  */
 
-const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const maxStreamId = 2 ** 31 - 1;
 /** Largest frame we accept (the protocol's default; we do not announce more). */
 const ourMaxFrameSize = 16_384;
 /** Largest header block we accept from the server, across CONTINUATION frames. */
 const maxHeaderBlock = 256 * 1024;
 
-/** Our SETTINGS, the connection window raised to the most, after the preface. */
-function openingBytes(): Buffer {
-  const settings = [
-    [settingIds.enablePush, 0],
-    [settingIds.initialWindowSize, streamWindow],
-    [settingIds.maxHeaderListSize, maxHeaderBlock],
-  ] as const;
-  const payload = Buffer.allocUnsafe(settings.length * 6);
-  settings.forEach(([id, value], i) => {
-    payload.writeUInt16BE(id, i * 6);
-    payload.writeUInt32BE(value, i * 6 + 2);
-  });
-  return Buffer.concat([preface, frame(frameTypes.settings, 0, 0, payload), windowUpdate(0, maxWindow - defaultWindow)]);
+/** Our SETTINGS (and `extra`), the connection window raised to the most, after the preface. */
+function openingBytes(extra: readonly (readonly [number, number])[]): Buffer {
+  const settings = settingsFrame([[settingIds.enablePush, 0], [settingIds.initialWindowSize, streamWindow], [settingIds.maxHeaderListSize, maxHeaderBlock], ...extra]);
+  return Buffer.concat([clientPreface, settings, windowUpdate(0, maxWindow - defaultWindow)]);
 }
 
 export interface H2ClientConnectionOptions {
@@ -48,6 +57,8 @@ export interface H2ClientConnectionOptions {
    * call starting on a connection silent that long sends a PING at once. 0 or absent: off.
    */
   keepaliveMs?: number;
+  /** SETTINGS to send besides the client's own, as [identifier, value] (an extension's, say). */
+  settings?: readonly (readonly [number, number])[];
 }
 
 /**
@@ -64,8 +75,7 @@ export class H2ClientConnection implements StreamConnection {
   private readonly blocked = new Set<H2ClientStream>();
   private nextStreamId = 1;
   private pending: Buffer | undefined;
-  /** A header block spread over HEADERS and CONTINUATION frames. */
-  private partialHeaders: { streamId: number; endStream: boolean; chunks: Buffer[]; size: number } | undefined;
+  private readonly headerBlocks = new HeaderBlockReader("the server", maxHeaderBlock);
   private connectionSendWindow = defaultWindow;
   private connectionUnacknowledged = 0;
   private peerMaxFrameSize = 16_384;
@@ -100,7 +110,7 @@ export class H2ClientConnection implements StreamConnection {
         if (secure.alpnProtocol !== "h2") this.fail(new ConnectionError(`the server did not agree to HTTP/2 (ALPN: ${String(secure.alpnProtocol)})`, h2ErrorCodes.inadequateSecurity));
       });
     }
-    this.write(openingBytes());
+    this.write(openingBytes(options.settings ?? []));
     const keepaliveMs = options.keepaliveMs ?? 0;
     if (keepaliveMs > 0) {
       this.keepaliveTimer = setInterval(() => this.checkAlive(keepaliveMs), Math.max(1, keepaliveMs / 4));
@@ -238,17 +248,7 @@ export class H2ClientConnection implements StreamConnection {
     this.pingSent = false;
     let buffer = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
     try {
-      while (buffer.length >= 9 && this.failed === undefined) {
-        const length = (buffer[0]! << 16) | (buffer[1]! << 8) | buffer[2]!;
-        if (length > ourMaxFrameSize) throw new ConnectionError(`the server sent a frame of ${length} bytes, over ${ourMaxFrameSize}`, h2ErrorCodes.frameSizeError);
-        if (buffer.length < 9 + length) break;
-        const type = buffer[3]!;
-        const frameFlags = buffer[4]!;
-        const streamId = buffer.readUInt32BE(5) & 0x7fffffff;
-        const payload = buffer.subarray(9, 9 + length);
-        buffer = buffer.subarray(9 + length);
-        this.onFrame(type, frameFlags, streamId, payload);
-      }
+      buffer = readFrames(buffer, "the server", ourMaxFrameSize, this.stopped, this.onFrame);
     } catch (error) {
       this.fail(error instanceof HpackError ? new ConnectionError(error.message, h2ErrorCodes.compressionError) : (error as Error));
       return;
@@ -256,17 +256,17 @@ export class H2ClientConnection implements StreamConnection {
     this.pending = buffer.length === 0 ? undefined : buffer;
   }
 
-  private onFrame(type: number, frameFlags: number, streamId: number, payload: Buffer): void {
-    if (this.partialHeaders !== undefined && (type !== frameTypes.continuation || streamId !== this.partialHeaders.streamId)) {
-      throw new ConnectionError("the server interrupted a header block", h2ErrorCodes.protocolError);
-    }
+  private readonly stopped = () => this.failed !== undefined;
+
+  private readonly onFrame = (type: number, frameFlags: number, streamId: number, payload: Buffer): void => {
+    this.headerBlocks.check(type, streamId);
     switch (type) {
       case frameTypes.data:
         return this.onData(frameFlags, streamId, payload);
       case frameTypes.headers:
-        return this.onHeadersFrame(frameFlags, streamId, payload);
+        return this.onHeaderBlock(this.headerBlocks.headers(frameFlags, streamId, payload));
       case frameTypes.continuation:
-        return this.onContinuation(frameFlags, payload);
+        return this.onHeaderBlock(this.headerBlocks.continuation(frameFlags, payload));
       case frameTypes.rstStream: {
         if (payload.length !== 4) throw new ConnectionError("the server sent a RST_STREAM of the wrong size", h2ErrorCodes.frameSizeError);
         const stream = this.streams.get(streamId);
@@ -289,7 +289,7 @@ export class H2ClientConnection implements StreamConnection {
         // PRIORITY and unknown frame types are ignored (RFC 9113 §4.1, §5.3.2).
         return;
     }
-  }
+  };
 
   private onData(frameFlags: number, streamId: number, payload: Buffer): void {
     if (streamId === 0) throw new ConnectionError("the server sent DATA on stream 0", h2ErrorCodes.protocolError);
@@ -312,33 +312,9 @@ export class H2ClientConnection implements StreamConnection {
     if (credit > 0) this.write(windowUpdate(stream.id, credit));
   }
 
-  private onHeadersFrame(frameFlags: number, streamId: number, payload: Buffer): void {
-    if (streamId === 0) throw new ConnectionError("the server sent HEADERS on stream 0", h2ErrorCodes.protocolError);
-    let block = (frameFlags & flags.padded) !== 0 ? unpad(payload) : payload;
-    if ((frameFlags & flags.priority) !== 0) {
-      if (block.length < 5) throw new ConnectionError("the server sent a HEADERS frame too short for its priority", h2ErrorCodes.frameSizeError);
-      block = block.subarray(5);
-    }
-    const endStream = (frameFlags & flags.endStream) !== 0;
-    if ((frameFlags & flags.endHeaders) !== 0) {
-      this.onHeaderBlock(streamId, endStream, block);
-      return;
-    }
-    this.partialHeaders = { streamId, endStream, chunks: [Buffer.from(block)], size: block.length };
-  }
-
-  private onContinuation(frameFlags: number, payload: Buffer): void {
-    const partial = this.partialHeaders;
-    if (partial === undefined) throw new ConnectionError("the server sent CONTINUATION without HEADERS", h2ErrorCodes.protocolError);
-    partial.size += payload.length;
-    if (partial.size > maxHeaderBlock) throw new ConnectionError(`the server sent a header block over ${maxHeaderBlock} bytes`, h2ErrorCodes.enhanceYourCalm);
-    partial.chunks.push(Buffer.from(payload));
-    if ((frameFlags & flags.endHeaders) === 0) return;
-    this.partialHeaders = undefined;
-    this.onHeaderBlock(partial.streamId, partial.endStream, Buffer.concat(partial.chunks));
-  }
-
-  private onHeaderBlock(streamId: number, endStream: boolean, block: Buffer): void {
+  private onHeaderBlock(complete: HeaderBlock | undefined): void {
+    if (complete === undefined) return;
+    const { streamId, endStream, block } = complete;
     // Decoded even for a stream already gone: the decoder's table must follow the server's.
     const fields = this.decoder.decode(block);
     const stream = this.streams.get(streamId);
@@ -352,42 +328,23 @@ export class H2ClientConnection implements StreamConnection {
   private onSettings(frameFlags: number, streamId: number, payload: Buffer): void {
     if (streamId !== 0) throw new ConnectionError("the server sent SETTINGS on a stream", h2ErrorCodes.protocolError);
     if ((frameFlags & flags.ack) !== 0) return;
-    if (payload.length % 6 !== 0) throw new ConnectionError("the server sent SETTINGS of the wrong size", h2ErrorCodes.frameSizeError);
-    for (let at = 0; at < payload.length; at += 6) {
-      const id = payload.readUInt16BE(at);
-      const value = payload.readUInt32BE(at + 2);
-      switch (id) {
-        case settingIds.maxConcurrentStreams:
-          this.peerMaxConcurrent = value;
-          break;
-        case settingIds.initialWindowSize: {
-          if (value > maxWindow) throw new ConnectionError("the server set a window over 2^31-1", h2ErrorCodes.flowControlError);
-          const change = value - this.peerInitialWindow;
-          this.peerInitialWindow = value;
-          for (const stream of this.streams.values()) stream.sendWindow += change;
-          break;
-        }
-        case settingIds.maxFrameSize:
-          if (value < 16_384 || value > 16_777_215) throw new ConnectionError(`the server set a frame size of ${value}`, h2ErrorCodes.protocolError);
-          this.peerMaxFrameSize = value;
-          break;
-        default:
-          // Header table size: our encoder keeps no table. Others do not bind a client.
-          break;
-      }
+    const settings = readSettings(payload, "the server");
+    if (settings.maxConcurrentStreams !== undefined) this.peerMaxConcurrent = settings.maxConcurrentStreams;
+    if (settings.initialWindowSize !== undefined) {
+      const change = settings.initialWindowSize - this.peerInitialWindow;
+      this.peerInitialWindow = settings.initialWindowSize;
+      for (const stream of this.streams.values()) stream.sendWindow += change;
     }
+    if (settings.maxFrameSize !== undefined) this.peerMaxFrameSize = settings.maxFrameSize;
     this.write(frame(frameTypes.settings, flags.ack, 0, Buffer.alloc(0)));
     this.unblock();
     this.startWaiting();
   }
 
   private onWindowUpdate(streamId: number, payload: Buffer): void {
-    if (payload.length !== 4) throw new ConnectionError("the server sent a WINDOW_UPDATE of the wrong size", h2ErrorCodes.frameSizeError);
-    const increment = payload.readUInt32BE(0) & 0x7fffffff;
+    const increment = readWindowIncrement(payload, streamId, "the server");
     if (streamId === 0) {
-      if (increment === 0) throw new ConnectionError("the server sent a WINDOW_UPDATE of 0", h2ErrorCodes.protocolError);
-      this.connectionSendWindow += increment;
-      if (this.connectionSendWindow > maxWindow) throw new ConnectionError("the server overflowed the connection window", h2ErrorCodes.flowControlError);
+      this.connectionSendWindow = grownWindow(this.connectionSendWindow, increment, "the server");
       this.unblock();
       return;
     }

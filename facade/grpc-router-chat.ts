@@ -15,7 +15,10 @@ import type { H2ClientStream, StreamFailure, StreamHandler } from "../services/c
 import { h2ErrorCodes } from "../services/common/h2c/frames.js";
 import { encodeHeaderBlock, type HeaderPair } from "../services/common/h2c/hpack.js";
 
-const decodeChatResponse = (bytes: Uint8Array) => fromBinary(ChatResponseSchema, bytes);
+/** Reads a message from the bytes of `buffer` between `start` and `end`. */
+type Decode<T> = (buffer: Buffer, start: number, end: number) => T;
+
+const decodeChatResponse: Decode<MessageShape<typeof ChatResponseSchema>> = (buffer, start, end) => fromBinary(ChatResponseSchema, buffer.subarray(start, end));
 
 /** {@link RouterChat} over one HTTP/2 connection, and how to close it. */
 export interface GrpcRouterChat extends RouterChat {
@@ -54,7 +57,7 @@ export function createGrpcRouterChat(baseUrl: string, options: { keepaliveMs?: n
   const chatFields = fixedFields(InferenceService.method.chat.name);
   const chatStreamFields = fixedFields(InferenceService.method.chatStream.name);
   const connections = new RouterConnections(url, options.keepaliveMs);
-  const start = <T>(fixed: Buffer, body: Uint8Array, headers: Record<string, string>, signal: AbortSignal, decode: (bytes: Uint8Array) => T) => {
+  const start = <T>(fixed: Buffer, body: Uint8Array, headers: Record<string, string>, signal: AbortSignal, decode: Decode<T>) => {
     // A caller already gone gets no call at all.
     if (signal.aborted) throw canceled();
     const headerBlock = Buffer.concat([fixed, encodeHeaderBlock(Object.entries(headers))]);
@@ -143,7 +146,7 @@ class GrpcCall<T> implements BatchingIterator<T>, StreamHandler {
     private readonly headerBlock: Buffer,
     private readonly body: Buffer,
     private readonly signal: AbortSignal,
-    private readonly decode: (bytes: Uint8Array) => T,
+    private readonly decode: Decode<T>,
     private readonly origin: string,
   ) {
     this.header = new Promise((resolve, reject) => {
@@ -244,29 +247,30 @@ class GrpcCall<T> implements BatchingIterator<T>, StreamHandler {
     return { done: true, value: undefined };
   }
 
-  /** Splits gRPC envelopes (1 flag byte, 4 length bytes, the message) out of the body. */
+  /** Splits gRPC envelopes (1 flag byte, 4 length bytes, the message) out of the body, reading each in place. */
   private receive(chunk: Buffer): void {
-    let buffer = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
-    while (buffer.length >= 5) {
-      const length = buffer.readUInt32BE(1);
-      if (buffer.length < 5 + length) break;
-      if ((buffer[0]! & 1) !== 0) {
+    const buffer = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    let at = 0;
+    while (buffer.length - at >= 5) {
+      const length = buffer.readUInt32BE(at + 1);
+      if (buffer.length - at < 5 + length) break;
+      if ((buffer[at]! & 1) !== 0) {
         this.fail(new ConnectError("protocol error: the router sent a compressed message without being asked to", Code.Internal));
         this.stream.cancel();
         return;
       }
       let message: T;
       try {
-        message = this.decode(buffer.subarray(5, 5 + length));
+        message = this.decode(buffer, at + 5, at + 5 + length);
       } catch (error) {
         this.fail(new ConnectError(`protocol error: the router sent a message that does not parse: ${String(error)}`, Code.Internal));
         this.stream.cancel();
         return;
       }
-      buffer = buffer.subarray(5 + length);
+      at += 5 + length;
       this.deliver(message);
     }
-    this.pending = buffer.length === 0 ? undefined : buffer;
+    this.pending = at === buffer.length ? undefined : buffer.subarray(at);
     if (this.messages.length >= readAhead) this.stream.pause();
   }
 

@@ -102,6 +102,15 @@ test("any other bytes decode as protobuf-es decodes them, or fail as it fails", 
     mutated.push(how === 1 ? copy.subarray(0, at) : how === 2 ? Buffer.concat([copy, bytes.subarray(0, at)]) : copy);
   }
   for (const bytes of [...handmade, ...mutated]) {
-    t.deepEqual(outcomeOf(() => decodeChatStreamResponse(bytes)), outcomeOf(() => fromBinary(ChatStreamResponseSchema, bytes)), Buffer.from(bytes).toString("hex"));
+    const expected = outcomeOf(() => fromBinary(ChatStreamResponseSchema, bytes));
+    t.deepEqual(outcomeOf(() => decodeChatStreamResponse(bytes)), expected, Buffer.from(bytes).toString("hex"));
+    // Read in place, between other bytes (as the facade reads a message out of a DATA frame): the
+    // bytes around it must change nothing, whatever a corrupted length says.
+    const before = Buffer.from([0x0a, 0x7f, 0x5a]);
+    const after = Buffer.from([0x12, 0x05, 0x61, 0x62, 0x63, 0x64, 0x65, 0x80]);
+    const joined = Buffer.concat([before, bytes, after]);
+    // Of the same type as `bytes`: protobuf-es keeps unknown fields as subarrays of what it read.
+    const framed = Buffer.isBuffer(bytes) ? joined : new Uint8Array(joined);
+    t.deepEqual(outcomeOf(() => decodeChatStreamResponse(framed, before.length, before.length + bytes.length)), expected, `in place: ${Buffer.from(bytes).toString("hex")}`);
   }
 });

@@ -183,20 +183,23 @@ const typeNames = {
   finish: "iir.inference.v1.Finish",
 } as const;
 
-/** Reads one ChatStreamResponse: as fromBinary(ChatStreamResponseSchema, bytes) would, which reads what this does not. */
-export function decodeChatStreamResponse(bytes: Uint8Array): ChatStreamResponse {
-  return readExpectedChatStreamResponse(bytes) ?? fromBinary(ChatStreamResponseSchema, bytes);
+/**
+ * Reads one ChatStreamResponse, the bytes from `start` to `end` (all of them by default): as
+ * fromBinary(ChatStreamResponseSchema, bytes) would, which reads what this does not.
+ */
+export function decodeChatStreamResponse(bytes: Uint8Array, start = 0, end = bytes.length): ChatStreamResponse {
+  return readExpectedChatStreamResponse(bytes, start, end) ?? fromBinary(ChatStreamResponseSchema, bytes.subarray(start, end));
 }
 
 /** The message if it is well-formed and of the expected kind (each field once, known fields, valid UTF-8), else undefined. */
-export function readExpectedChatStreamResponse(bytes: Uint8Array): ChatStreamResponse | undefined {
-  return new Reader(bytes).message();
+export function readExpectedChatStreamResponse(bytes: Uint8Array, start = 0, end = bytes.length): ChatStreamResponse | undefined {
+  return new Reader(bytes, start, end).message();
 }
 
 /** A reader that gives up (undefined) at anything but the well-formed, expected case. */
 class Reader extends WireReader {
   message(): ChatStreamResponse | undefined {
-    const end = this.buffer.length;
+    const end = this.end;
     let event: ChatStreamResponse["event"] = { case: undefined };
     let choiceIndex = 0;
     let backend = "";
@@ -268,10 +271,10 @@ class Reader extends WireReader {
 
   /** Reads a length-delimited submessage with `read`; undefined unless it read exactly the submessage. */
   private within<T>(read: (end: number) => T | undefined): T | undefined {
-    const length = this.uint32(this.buffer.length);
+    const length = this.uint32(this.end);
     if (length === undefined) return undefined;
     const end = this.at + length;
-    if (end > this.buffer.length) return undefined;
+    if (end > this.end) return undefined;
     const value = read(end);
     return this.at === end ? value : undefined;
   }

@@ -53,11 +53,15 @@ export function writeStringBody(out: Buffer, at: number, value: string): number 
 
 /** Reads varints, lengths and strings; every method answers undefined at input it does not read as protobuf-es would. */
 export class WireReader {
-  at = 0;
+  at: number;
   protected readonly buffer: Buffer;
+  /** Where the message read ends: `bytes` may hold more (the reader reads it in place). */
+  protected readonly end: number;
 
-  constructor(bytes: Uint8Array) {
+  constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
     this.buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.at = start;
+    this.end = end;
   }
 
   /** A length-delimited field's length: where it ends, if within `end`. */

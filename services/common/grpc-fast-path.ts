@@ -123,7 +123,12 @@ export async function serveCall(spec: MethodImplSpec, call: FastCall): Promise<v
   };
   try {
     if (timeout.error !== undefined) throw timeout.error;
-    const input = messageOf(await call.body(), spec.method);
+    // With a deadline, waiting on the client (its body, its window) ends when it passes.
+    const expired = timeout.timeoutMs === undefined ? undefined : whenAborted(context.signal);
+    const body = await (expired === undefined ? call.body() : Promise.race([call.body(), expired]));
+    // Reset while its body was read (a client opening and resetting streams at once): the handler never runs.
+    if (call.gone) return;
+    const input = messageOf(body, spec.method);
     if (spec.kind === "unary") {
       const output = create(spec.method.output, (await spec.impl(input as never, context)) as never);
       sendHeader();
@@ -147,7 +152,7 @@ export async function serveCall(spec: MethodImplSpec, call: FastCall): Promise<v
               ? encodeChatStreamResponses(batch.value as MessageInitShape<typeof ChatStreamResponseSchema>[])
               : grpcEnvelopes(batch.value.map((item) => toBinary(spec.method.output, create(spec.method.output, item as never))));
           const held = call.write(framed);
-          if (held !== undefined) await held;
+          if (held !== undefined) await (expired === undefined ? held : Promise.race([held, expired]));
         }
       } finally {
         // Stopped early (the client went away, a write failed): the handler stops too.
@@ -162,6 +167,16 @@ export async function serveCall(spec: MethodImplSpec, call: FastCall): Promise<v
     // Ends a deadline's timer (a call without one has nothing to end).
     end();
   }
+}
+
+/** Rejects with the signal's reason once it aborts (never settles otherwise; a handled rejection). */
+function whenAborted(signal: AbortSignal): Promise<never> {
+  const aborted = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+  aborted.catch(() => undefined);
+  return aborted;
 }
 
 /** Ends the answer: the response headers if none went out yet, then the trailers with the status. */

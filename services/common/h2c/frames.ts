@@ -149,7 +149,8 @@ export class HeaderBlockReader {
   continuation(frameFlags: number, payload: Buffer): HeaderBlock | undefined {
     const partial = this.partial;
     if (partial === undefined) throw new ConnectionError(`${this.peer} sent CONTINUATION without HEADERS`, h2ErrorCodes.protocolError);
-    partial.size += payload.length;
+    // Each frame counts its head too: endless empty CONTINUATION frames are no cheaper than bytes.
+    partial.size += 9 + payload.length;
     if (partial.size > this.maxSize) throw new ConnectionError(`${this.peer} sent a header block over ${this.maxSize} bytes`, h2ErrorCodes.enhanceYourCalm);
     partial.chunks.push(Buffer.from(payload));
     if ((frameFlags & flags.endHeaders) === 0) return undefined;

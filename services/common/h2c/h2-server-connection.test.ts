@@ -33,6 +33,8 @@ interface Served {
   server: ConnectServer;
   /** Stream calls whose handler saw its signal abort. */
   aborted: number;
+  /** Calls whose handler ran. */
+  calls: number;
   /** Holds "wait" streams until released. */
   release(): void;
 }
@@ -46,9 +48,10 @@ const textOf = (params: ChatParams | undefined) => {
 async function serve(t: ExecutionContext, readMaxBytes?: number): Promise<Served> {
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
-  const served = { aborted: 0, release } as Served;
+  const served = { aborted: 0, calls: 0, release } as Served;
   const impl: Partial<ServiceImpl<typeof InferenceService>> = {
     async chat(request) {
+      served.calls++;
       return create(ChatResponseSchema, { id: "x", choices: [{ message: { role: Role.ASSISTANT, content: { case: "text", value: `echo: ${textOf(request.params)}` } } }] });
     },
     async *chatStream(request, context) {
@@ -251,4 +254,74 @@ test("closing the server: GOAWAY, the open call finishes, and the close waits fo
   t.deepEqual(streamedText(finished), ["first", "wait", "and", "finish"]);
   t.is(finished.trailers["grpc-status"], "0");
   await closing;
+});
+
+/** A raw marked connection: the preface, SETTINGS with the marker, then `frames`; resolves with every frame the server sent until it closed. */
+async function rawExchange(t: ExecutionContext, port: number, frames: Buffer[], readLater = false): Promise<{ type: number; flags: number; streamId: number; payload: Buffer }[]> {
+  const socket = net.connect(port, "127.0.0.1");
+  t.teardown(() => socket.destroy());
+  const payload = Buffer.alloc(6);
+  payload.writeUInt16BE(iirClientSetting, 0);
+  payload.writeUInt32BE(1, 2);
+  const chunks: Buffer[] = [];
+  if (readLater) socket.pause();
+  socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+  socket.on("error", () => undefined);
+  socket.write(Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1"), rawFrame(4, 0, 0, payload)]));
+  for (const frame of frames) if (!socket.write(frame)) await once(socket, "drain");
+  if (readLater) socket.resume();
+  await once(socket, "close");
+  const received = Buffer.concat(chunks);
+  const parsed = [];
+  for (let at = 0; at + 9 <= received.length; at += 9 + received.readUIntBE(at, 3)) {
+    parsed.push({ type: received[at + 3]!, flags: received[at + 4]!, streamId: received.readUInt32BE(at + 5), payload: received.subarray(at + 9, at + 9 + received.readUIntBE(at, 3)) });
+  }
+  return parsed;
+}
+
+const goawayCode = (frames: { type: number; payload: Buffer }[]) => frames.find((frame) => frame.type === 7)?.payload.readUInt32BE(4);
+
+test("what a client may not flood the server with: empty CONTINUATION frames, unread answers, streams reset at once", async (t) => {
+  const served = await serve(t);
+  const url = new URL(`http://127.0.0.1:${served.port}`);
+  const fields = encodeHeaderBlock([[":method", "POST"], [":scheme", "http"], [":path", chatPath], [":authority", url.host], ["content-type", "application/grpc"]]);
+  // A header block that never ends, in empty CONTINUATION frames: refused once their heads add up to the block limit.
+  const endless = [rawFrame(1, 0, 1, fields), ...Array.from({ length: 40_000 }, () => rawFrame(9, 0, 1, Buffer.alloc(0)))];
+  t.is(goawayCode(await rawExchange(t, served.port, [Buffer.concat(endless)])), 0xb);
+
+  // PINGs from a client that reads none of the answers: given up once 16 MB of them wait.
+  const ping = rawFrame(6, 0, 0, Buffer.alloc(8));
+  const pings = Buffer.concat(Array.from({ length: 8192 }, () => ping));
+  t.is(goawayCode(await rawExchange(t, served.port, Array.from({ length: 130 }, () => pings), true)), 0xb);
+
+  // Streams opened with their whole request and reset in the same write: no handler runs for them.
+  const rst = Buffer.alloc(4);
+  rst.writeUInt32BE(8, 0);
+  const resets: Buffer[] = [];
+  for (let id = 1; id < 400; id += 2) resets.push(rawFrame(1, 4, id, fields), rawFrame(0, 1, id, request("x")), rawFrame(3, 0, id, rst));
+  const socket = net.connect(served.port, "127.0.0.1");
+  t.teardown(() => socket.destroy());
+  socket.on("error", () => undefined);
+  const marker6 = Buffer.alloc(6);
+  marker6.writeUInt16BE(iirClientSetting, 0);
+  marker6.writeUInt32BE(1, 2);
+  socket.write(Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1"), rawFrame(4, 0, 0, marker6), ...resets]));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.is(served.calls, 0);
+  t.is((await call(session(t, served.port), chatPath, request("after"))).trailers["grpc-status"], "0");
+  t.is(served.calls, 1);
+});
+
+test("a deadline passes while the server waits for the request's body: DEADLINE_EXCEEDED", async (t) => {
+  const { port } = await serve(t);
+  const client = session(t, port);
+  const stream = client.request({ ":method": "POST", ":path": chatPath, "content-type": "application/grpc", "grpc-timeout": "100m", te: "trailers" });
+  stream.write(request("never ends").subarray(0, 3));
+  let status: string | undefined;
+  stream.on("trailers", (trailers) => (status = String(trailers["grpc-status"])));
+  stream.on("response", (headers) => (status ??= headers["grpc-status"] === undefined ? undefined : String(headers["grpc-status"])));
+  stream.on("error", () => undefined);
+  stream.resume();
+  await once(stream, "close");
+  t.is(status, "4");
 });

@@ -47,6 +47,12 @@ const maxHeaderBlock = 256 * 1024;
 /** Credit per stream for request bodies; given back as the body is read. */
 const ourStreamWindow = 1024 * 1024;
 const maxConcurrentStreams = 1000;
+/**
+ * Bytes waiting to go out to a client that does not read them, past which the connection is given
+ * up: a client's streams wait on the socket's room (and on window), so only a flood of what the
+ * server answers unasked (PING and SETTINGS acks, refusals) could pile up this much.
+ */
+const maxBuffered = 16 * 1024 * 1024;
 
 /**
  * The SETTINGS identifier with which IIR's h2c client marks its connections (value 1), so the
@@ -94,6 +100,8 @@ export class H2ServerConnection {
   private settingsSeen = false;
   private readonly headerBlocks = new HeaderBlockReader("the client", maxHeaderBlock);
   private lastStreamId = 0;
+  /** Calls whose handler has not finished. */
+  private running = 0;
   private connectionSendWindow = defaultWindow;
   private connectionUnacknowledged = 0;
   peerMaxFrameSize = 16_384;
@@ -129,7 +137,11 @@ export class H2ServerConnection {
 
   /** Writes `bytes` with everything else written in this turn of the event loop. */
   write(bytes: Buffer): void {
-    if (this.socket.destroyed) return;
+    if (this.socket.destroyed || this.closed) return;
+    if (this.socket.writableLength > maxBuffered) {
+      this.fail(new ConnectionError("the client does not read what it is sent", h2ErrorCodes.enhanceYourCalm));
+      return;
+    }
     if (this.socket.writableCorked === 0) holdWritesUntilTurnEnds(this.socket);
     this.socket.write(bytes);
   }
@@ -161,6 +173,11 @@ export class H2ServerConnection {
   }
 
   private receive(chunk: Buffer): void {
+    // Closing or closed: nothing more is read (nor kept).
+    if (this.closed) {
+      this.pending = undefined;
+      return;
+    }
     let buffer = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
     try {
       if (!this.prefaceSeen) {
@@ -196,6 +213,7 @@ export class H2ServerConnection {
       case frameTypes.rstStream: {
         if (streamId === 0) throw new ConnectionError("the client sent RST_STREAM on stream 0", h2ErrorCodes.protocolError);
         if (payload.length !== 4) throw new ConnectionError("the client sent a RST_STREAM of the wrong size", h2ErrorCodes.frameSizeError);
+        if (streamId > this.lastStreamId) throw new ConnectionError("the client reset a stream it did not open", h2ErrorCodes.protocolError);
         this.streams.get(streamId)?.reset(false);
         return;
       }
@@ -256,7 +274,8 @@ export class H2ServerConnection {
       this.write(rstStream(streamId, h2ErrorCodes.refusedStream));
       return;
     }
-    if (this.streams.size >= maxConcurrentStreams) {
+    // Calls count until their handler is done: a stream reset at once must not make room for more.
+    if (this.streams.size >= maxConcurrentStreams || this.running >= maxConcurrentStreams) {
       this.write(rstStream(streamId, h2ErrorCodes.refusedStream));
       return;
     }
@@ -284,7 +303,10 @@ export class H2ServerConnection {
       stream.refuse(new ConnectError(`${String(method)} ${String(path)} (${String(contentType)}) is not served on this connection`, Code.Unimplemented));
       return;
     }
-    serveCall(spec, stream).catch(() => stream.reset(true, h2ErrorCodes.internalError));
+    this.running++;
+    serveCall(spec, stream)
+      .catch(() => stream.reset(true, h2ErrorCodes.internalError))
+      .finally(() => this.running--);
   }
 
   private onSettings(frameFlags: number, streamId: number, payload: Buffer): void {
@@ -298,7 +320,10 @@ export class H2ServerConnection {
     if (settings.initialWindowSize !== undefined) {
       const change = settings.initialWindowSize - this.peerInitialWindow;
       this.peerInitialWindow = settings.initialWindowSize;
-      for (const stream of this.streams.values()) stream.sendWindow += change;
+      for (const stream of this.streams.values()) {
+        stream.sendWindow += change;
+        if (stream.sendWindow > maxWindow) throw new ConnectionError("the client's new initial window overflowed a stream's", h2ErrorCodes.flowControlError);
+      }
     }
     if (settings.maxFrameSize !== undefined) this.peerMaxFrameSize = settings.maxFrameSize;
     this.write(frame(frameTypes.settings, flags.ack, 0, Buffer.alloc(0)));
@@ -312,10 +337,15 @@ export class H2ServerConnection {
       this.unblock();
       return;
     }
+    if (streamId > this.lastStreamId) throw new ConnectionError("the client sent WINDOW_UPDATE for a stream it did not open", h2ErrorCodes.protocolError);
     const stream = this.streams.get(streamId);
     if (stream === undefined) return;
+    if (increment === 0) {
+      stream.reset(true, h2ErrorCodes.protocolError);
+      return;
+    }
     stream.sendWindow += increment;
-    if (increment === 0 || stream.sendWindow > maxWindow) {
+    if (stream.sendWindow > maxWindow) {
       stream.reset(true, h2ErrorCodes.flowControlError);
       return;
     }
@@ -337,14 +367,15 @@ export class H2ServerConnection {
     if (this.goingAway && this.streams.size === 0 && !this.closed) {
       this.closed = true;
       this.socket.end();
+      // A client that keeps its side open does not keep the socket.
+      setTimeout(() => this.socket.destroy(), 1000).unref();
     }
   }
 
   private fail(error: ConnectionError): void {
     if (this.closed) return;
-    this.write(goaway(this.lastStreamId, error.code, error.message));
     this.closed = true;
-    this.socket.end();
+    if (!this.socket.destroyed) this.socket.end(goaway(this.lastStreamId, error.code, error.message));
     setTimeout(() => this.socket.destroy(), 1000).unref();
     this.shutDown();
   }
@@ -448,6 +479,9 @@ class H2ServerStream implements FastCall {
 
   end(trailers: Headers): void {
     if (this.gone || this.localEnded) return;
+    // A failed call (a deadline passed while its DATA waited for window, say) ends now: what was
+    // not sent yet would only hold the status back.
+    if (trailers.get("grpc-status") !== "0") this.queued = [];
     this.trailerBlock = headerBlock([], trailers);
     this.flush();
   }

@@ -55,6 +55,21 @@ function writeFrameHead(out: Buffer, at: number, length: number, type: number, f
   out.writeUInt32BE(streamId, at + 5);
 }
 
+export function rstStream(streamId: number, code: number): Buffer {
+  const payload = Buffer.allocUnsafe(4);
+  payload.writeUInt32BE(code, 0);
+  return frame(frameTypes.rstStream, 0, streamId, payload);
+}
+
+/** A GOAWAY: the last stream the sender processed, an error code, and a message for debugging. */
+export function goaway(lastStreamId: number, code: number, message: string): Buffer {
+  const payload = Buffer.allocUnsafe(8 + Buffer.byteLength(message));
+  payload.writeUInt32BE(lastStreamId, 0);
+  payload.writeUInt32BE(code, 4);
+  payload.write(message, 8);
+  return frame(frameTypes.goaway, 0, 0, payload);
+}
+
 export function windowUpdate(streamId: number, increment: number): Buffer {
   const out = Buffer.allocUnsafe(13);
   writeFrameHead(out, 0, 4, frameTypes.windowUpdate, 0, streamId);

@@ -9,12 +9,14 @@ import {
   flags,
   frame,
   frameTypes,
+  goaway,
   h2ErrorCodes,
   grownWindow,
   HeaderBlockReader,
   maxWindow,
   readFrames,
   readSettings,
+  rstStream,
   readWindowIncrement,
   settingIds,
   settingsFrame,
@@ -164,9 +166,7 @@ export class H2ClientConnection implements StreamConnection {
       const at = this.waiting.indexOf(stream);
       if (at >= 0) this.waiting.splice(at, 1);
     } else {
-      const payload = Buffer.allocUnsafe(4);
-      payload.writeUInt32BE(code);
-      this.write(frame(frameTypes.rstStream, 0, stream.id, payload));
+      this.write(rstStream(stream.id, code));
     }
     this.closeStream(stream, { kind: "reset", code });
   }
@@ -410,9 +410,7 @@ export class H2ClientConnection implements StreamConnection {
 
   private endIfIdle(): void {
     if (this.failed !== undefined || (!this.closing && !this.goingAway) || this.activeStreams > 0) return;
-    const payload = Buffer.alloc(8);
-    payload.writeUInt32BE(0, 0);
-    this.write(frame(frameTypes.goaway, 0, 0, payload));
+    this.write(goaway(0, h2ErrorCodes.noError, ""));
     this.failed = new ConnectionError("the connection was closed", h2ErrorCodes.noError);
     clearInterval(this.keepaliveTimer);
     this.socket.end();
@@ -427,12 +425,8 @@ export class H2ClientConnection implements StreamConnection {
     const wasUsable = this.usable;
     this.failed = error;
     if (error instanceof ConnectionError && error.code !== h2ErrorCodes.noError && !this.socket.destroyed) {
-      const payload = Buffer.allocUnsafe(8 + Buffer.byteLength(error.message));
-      payload.writeUInt32BE(this.nextStreamId > 1 ? this.nextStreamId - 2 : 0, 0);
-      payload.writeUInt32BE(error.code, 4);
-      payload.write(error.message, 8);
       // Closed once the GOAWAY is out, without waiting for the server to close its side.
-      this.socket.end(frame(frameTypes.goaway, 0, 0, payload), () => this.socket.destroy());
+      this.socket.end(goaway(this.nextStreamId > 1 ? this.nextStreamId - 2 : 0, error.code, error.message), () => this.socket.destroy());
     } else if (!this.socket.destroyed) {
       this.socket.destroy();
     }

@@ -1,6 +1,6 @@
 import type net from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { clientCanceled, serveCall, tooLarge, type FastCall, type FastMethods } from "../grpc-fast-path.js";
+import { serveCall, type FastMethods } from "../grpc-fast-path.js";
 import { holdWritesUntilTurnEnds } from "../turn-batched-writes.js";
 import {
   clientPreface,
@@ -9,12 +9,14 @@ import {
   flags,
   frame,
   frameTypes,
+  goaway,
   h2ErrorCodes,
   grownWindow,
   HeaderBlockReader,
   maxWindow,
   readFrames,
   readSettings,
+  rstStream,
   readWindowIncrement,
   settingIds,
   settingsFrame,
@@ -22,7 +24,8 @@ import {
   windowUpdate,
   type HeaderBlock,
 } from "./frames.js";
-import { encodeHeaderBlock, HpackDecoder, HpackError, type HeaderPair } from "./hpack.js";
+import { HpackDecoder, HpackError, type HeaderPair } from "./hpack.js";
+import { H2ServerStream, ourStreamWindow, type ServerStreamConnection } from "./h2-server-stream.js";
 
 /**
  * The server side of one HTTP/2 connection from IIR's own client (the facade's calls to the
@@ -44,8 +47,6 @@ const preface = clientPreface;
 const ourMaxFrameSize = 16_384;
 /** Largest header block we accept across CONTINUATION frames, and the decoded list's limit. */
 const maxHeaderBlock = 256 * 1024;
-/** Credit per stream for request bodies; given back as the body is read. */
-const ourStreamWindow = 1024 * 1024;
 const maxConcurrentStreams = 1000;
 /**
  * Bytes waiting to go out to a client that does not read them, past which the connection is given
@@ -88,7 +89,7 @@ export interface H2ServerConnectionOptions {
   onClose?: () => void;
 }
 
-export class H2ServerConnection {
+export class H2ServerConnection implements ServerStreamConnection {
   private readonly decoder = new HpackDecoder(4096, maxHeaderBlock);
   private readonly streams = new Map<number, H2ServerStream>();
   /** Streams with DATA (or trailers behind it) waiting for window. */
@@ -391,212 +392,4 @@ export class H2ServerConnection {
     this.options.onClose = undefined;
     onClose?.();
   }
-}
-
-/** One request stream, as the fast path's call. */
-class H2ServerStream implements FastCall {
-  gone = false;
-  sendWindow: number;
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-  private remoteEnded = false;
-  private bodyError: ConnectError | undefined;
-  private bodyWaiter: { resolve(body: Buffer): void; reject(error: ConnectError): void } | undefined;
-  private goneListeners: (() => void)[] = [];
-  /** Credit read but not yet given back. */
-  private unacknowledged = 0;
-  /** DATA waiting for window, then the trailers' block (sent once the DATA is out). */
-  private queued: Buffer[] = [];
-  private trailerBlock: Buffer | undefined;
-  private localEnded = false;
-  private flushWaiters: (() => void)[] = [];
-
-  constructor(
-    private readonly connection: H2ServerConnection,
-    readonly id: number,
-    readonly headers: readonly [string, string][],
-    initialWindow: number,
-    private readonly readMaxBytes: number,
-  ) {
-    this.sendWindow = initialWindow;
-  }
-
-  body(): Promise<Buffer> {
-    if (this.bodyError !== undefined) return Promise.reject(this.bodyError);
-    if (this.remoteEnded) return Promise.resolve(this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size));
-    return new Promise((resolve, reject) => {
-      this.bodyWaiter = { resolve, reject };
-    });
-  }
-
-  onGone(listener: () => void): void {
-    if (this.gone) listener();
-    else this.goneListeners.push(listener);
-  }
-
-  /** Request body bytes (`counted` for flow control, padding included), and whether they end it. */
-  received(data: Buffer, counted: number, end: boolean): void {
-    if (this.remoteEnded) {
-      if (counted > 0 || end) this.reset(true, h2ErrorCodes.streamClosed);
-      return;
-    }
-    if (this.bodyError === undefined && data.length > 0) {
-      this.size += data.length;
-      if (this.size > this.readMaxBytes + 5) {
-        this.chunks.length = 0;
-        this.failBody(tooLarge(this.readMaxBytes));
-      } else {
-        this.chunks.push(Buffer.from(data));
-      }
-    }
-    if (end) {
-      this.remoteEnded = true;
-      const waiter = this.bodyWaiter;
-      this.bodyWaiter = undefined;
-      if (waiter !== undefined && this.bodyError === undefined) waiter.resolve(this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size));
-      if (this.localEnded) this.connection.forget(this);
-      return;
-    }
-    this.unacknowledged += counted;
-    if (this.unacknowledged >= ourStreamWindow / 2) {
-      this.connection.write(windowUpdate(this.id, this.unacknowledged));
-      this.unacknowledged = 0;
-    }
-  }
-
-  respond(headers: Headers): void {
-    if (this.gone) return;
-    this.sendHeaderBlock(headerBlock([[":status", "200"]], headers), false);
-  }
-
-  write(bytes: Buffer): Promise<void> | undefined {
-    if (this.gone || this.localEnded || bytes.length === 0) return undefined;
-    this.queued.push(bytes);
-    this.flush();
-    if (this.queued.length > 0) return new Promise((resolve) => this.flushWaiters.push(resolve));
-    return this.connection.whenWritable();
-  }
-
-  end(trailers: Headers): void {
-    if (this.gone || this.localEnded) return;
-    // A failed call (a deadline passed while its DATA waited for window, say) ends now: what was
-    // not sent yet would only hold the status back.
-    if (trailers.get("grpc-status") !== "0") this.queued = [];
-    this.trailerBlock = headerBlock([], trailers);
-    this.flush();
-  }
-
-  /** Answers at once with an error status and no messages (a Trailers-Only response). */
-  refuse(error: ConnectError): void {
-    const trailers = new Headers({ "content-type": "application/grpc+proto", "grpc-status": String(error.code), "grpc-message": encodeURIComponent(error.rawMessage) });
-    this.trailerBlock = headerBlock([[":status", "200"]], trailers);
-    this.failBody(error);
-    this.flush();
-  }
-
-  /** Sends what the windows allow of the queued DATA, then the trailers once it is all out. */
-  flush(): void {
-    if (this.gone) return;
-    const connection = this.connection;
-    while (this.queued.length > 0) {
-      const window = connection.sendable(this);
-      if (window <= 0) {
-        connection.block(this);
-        return;
-      }
-      const head = this.queued[0]!;
-      const size = Math.min(head.length, window, connection.peerMaxFrameSize);
-      connection.write(frame(frameTypes.data, 0, this.id, size === head.length ? head : head.subarray(0, size)));
-      this.sendWindow -= size;
-      connection.sent(size);
-      if (size === head.length) this.queued.shift();
-      else this.queued[0] = head.subarray(size);
-    }
-    const waiters = this.flushWaiters;
-    this.flushWaiters = [];
-    for (const resolve of waiters) resolve();
-    const trailers = this.trailerBlock;
-    if (trailers === undefined) return;
-    this.trailerBlock = undefined;
-    this.sendHeaderBlock(trailers, true);
-    this.localEnded = true;
-    if (this.remoteEnded) {
-      connection.forget(this);
-      return;
-    }
-    // Answered before the client finished its request: it may stop sending (RFC 9113 §8.1).
-    connection.write(rstStream(this.id, h2ErrorCodes.noError));
-    this.gone = true;
-    connection.forget(this);
-  }
-
-  /** The stream is over without its answer: reset by the client, or by us with `code`. */
-  reset(sendReset: boolean, code: number = h2ErrorCodes.cancel): void {
-    if (this.gone) return;
-    this.gone = true;
-    if (sendReset) this.connection.write(rstStream(this.id, code));
-    this.queued = [];
-    this.failBody(clientCanceled());
-    const listeners = this.goneListeners;
-    this.goneListeners = [];
-    for (const listener of listeners) listener();
-    const waiters = this.flushWaiters;
-    this.flushWaiters = [];
-    for (const resolve of waiters) resolve();
-    this.connection.forget(this);
-  }
-
-  private failBody(error: ConnectError): void {
-    if (this.bodyError !== undefined) return;
-    this.bodyError = error;
-    const waiter = this.bodyWaiter;
-    this.bodyWaiter = undefined;
-    waiter?.reject(error);
-  }
-
-  private sendHeaderBlock(block: Buffer, endStream: boolean): void {
-    const connection = this.connection;
-    const max = connection.peerMaxFrameSize;
-    const endFlag = endStream ? flags.endStream : 0;
-    if (block.length <= max) {
-      connection.write(frame(frameTypes.headers, flags.endHeaders | endFlag, this.id, block));
-      return;
-    }
-    connection.write(frame(frameTypes.headers, endFlag, this.id, block.subarray(0, max)));
-    for (let at = max; at < block.length; at += max) {
-      connection.write(frame(frameTypes.continuation, at + max >= block.length ? flags.endHeaders : 0, this.id, block.subarray(at, at + max)));
-    }
-  }
-}
-
-/** `first` then `headers` as one header block; a field HTTP/2 cannot carry is left out. */
-function headerBlock(first: HeaderPair[], headers: Headers): Buffer {
-  const fields = first;
-  headers.forEach((value, name) => fields.push([name, value]));
-  try {
-    return encodeHeaderBlock(fields);
-  } catch {
-    return encodeHeaderBlock(fields.filter(([name, value]) => {
-      try {
-        encodeHeaderBlock([[name, value]]);
-        return true;
-      } catch {
-        return false;
-      }
-    }));
-  }
-}
-
-function rstStream(streamId: number, code: number): Buffer {
-  const payload = Buffer.allocUnsafe(4);
-  payload.writeUInt32BE(code, 0);
-  return frame(frameTypes.rstStream, 0, streamId, payload);
-}
-
-function goaway(lastStreamId: number, code: number, message: string): Buffer {
-  const payload = Buffer.allocUnsafe(8 + Buffer.byteLength(message));
-  payload.writeUInt32BE(lastStreamId, 0);
-  payload.writeUInt32BE(code, 4);
-  payload.write(message, 8);
-  return frame(frameTypes.goaway, 0, 0, payload);
 }

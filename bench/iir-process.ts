@@ -40,7 +40,7 @@ export async function startIirProcess(options: IirProcessOptions = {}): Promise<
   const routerPort = await freePort();
   const args = command === "facade" && options.router !== undefined ? ["facade", "--router", options.router] : [command];
   // As `npm start` runs it (package.json).
-  const child = spawnTracked(process.execPath, ["--max-semi-space-size=8", binary, ...args], {
+  const child = spawnTracked(process.execPath, ["--max-semi-space-size=8", "--v8-pool-size=2", binary, ...args], {
     env: {
       ...process.env,
       IIR_HOST: "127.0.0.1",

@@ -131,3 +131,21 @@ test("a body that is not one whole message is INVALID_ARGUMENT, not a crash", as
   const answer = await call(inference, "chat", chatParams("openai/gpt-4o-mini", "after garbage"));
   t.is(answerText(answer), "echo: after garbage");
 });
+
+test("a request message over IIR_MAX_BODY is RESOURCE_EXHAUSTED on every path, and the router keeps serving", async (t) => {
+  const { port } = await startTestRouter(t, { OPENAI_BASE_URL: upstream.baseUrl, EXTERNAL_OPENAI_KEY: "sk-test", CACHE_TTL: "0", IIR_MAX_BODY: "2kb" });
+  const plain = clients(t, `127.0.0.1:${port}`);
+  // The direct path (uncompressed Chat), Connect's handler (gzip), and a stream.
+  const gzip = clients(t, `127.0.0.1:${port}`, { "grpc.default_compression_algorithm": grpc.compressionAlgorithms.gzip });
+  const large = chatParams("openai/gpt-4o-mini", "x".repeat(4096));
+  const refused = await t.throwsAsync(call(plain.inference, "chat", large));
+  t.is((refused as unknown as grpc.ServiceError).code, grpc.status.RESOURCE_EXHAUSTED);
+  // Incompressible text, so that gzip does not bring it under the limit.
+  const random = chatParams("openai/gpt-4o-mini", Array.from({ length: 4096 }, () => String.fromCharCode(33 + Math.floor(Math.random() * 90))).join(""));
+  const refusedGzip = await t.throwsAsync(call(gzip.inference, "chat", random));
+  t.is((refusedGzip as unknown as grpc.ServiceError).code, grpc.status.RESOURCE_EXHAUSTED);
+  const streamed = await readStream((plain.inference.chatStream as (request: object) => grpc.ClientReadableStream<Record<string, unknown>>).call(plain.inference, large));
+  t.is(streamed.status.code, grpc.status.RESOURCE_EXHAUSTED);
+  const answer = await call(plain.inference, "chat", chatParams("openai/gpt-4o-mini", "small"));
+  t.is(answerText(answer), "echo: small");
+});

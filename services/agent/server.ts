@@ -63,7 +63,7 @@ export async function startAgent(config: Config, logger: Logger, routerUrl = con
       router.service(InferenceService, tracing === undefined ? inference : traceInferenceService(inference, tracing, { scope: "iir.agent", provider: "local" }));
       router.service(Health, health.service);
     };
-    server = await listenConnect({ routes, host: config.host, port: settings.port });
+    server = await listenConnect({ routes, host: config.host, port: settings.port, readMaxBytes: config.maxBodyBytes });
     if (agentId === "") agentId = `${os.hostname()}-${server.port}`;
     const address = settings.advertiseUrl ?? `http://127.0.0.1:${server.port}`;
     const host = describeHost();

@@ -133,7 +133,7 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
     const routes = createRouterRoutes({ config, db, catalog, adapters, health, agents, cache, telemetry: processTelemetry });
     // The facade's calls, and every gRPC client's chats, take the direct path.
     const fastMethods = [InferenceService.method.chat, InferenceService.method.chatStream];
-    server = await listenConnect({ routes, host: config.host, port: config.routerPort, fastMethods });
+    server = await listenConnect({ routes, host: config.host, port: config.routerPort, fastMethods, readMaxBytes: config.maxBodyBytes });
     if (config.routerMetricsPort !== undefined) {
       metricsServer = await listenMetrics({ metrics: processTelemetry.metrics, host: config.host, port: config.routerMetricsPort });
     }

@@ -188,6 +188,25 @@ test("requests beyond maxSockets wait for a connection to free up, and all are a
   t.is(mostBusy, 2);
 });
 
+test("every connection a burst opened is kept for the next burst: none is closed only to be opened again", async (t) => {
+  const { endpoint, connections, open } = await rawServer(t, async (socket, request) => {
+    await sleep(20);
+    const body = request.slice(request.indexOf("\r\n\r\n") + 4);
+    socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  });
+  const pool = new Http1Pool({ timeoutMs: 5000 });
+  t.teardown(() => pool.close());
+  const burst = async () => {
+    const outcomes = await Promise.all(Array.from({ length: 100 }, (_, i) => send(pool, endpoint, `{"i":${i}}`)));
+    t.deepEqual(outcomes.map((outcome) => outcome.body), Array.from({ length: 100 }, (_, i) => `{"i":${i}}`));
+  };
+  await burst();
+  t.is(connections(), 100);
+  await burst();
+  t.is(connections(), 100, "the second burst found all 100 idle");
+  t.is(open(), 100);
+});
+
 test("an idle connection the server closed is not used again; a Keep-Alive timeout hint shortens idle life", async (t) => {
   let hint = "";
   const { endpoint, connections, open } = await rawServer(t, (socket) => {

@@ -47,7 +47,11 @@ export interface Http1PoolOptions {
   readonly timeoutMs: number;
   /** Connections per host at most (default 256); requests beyond wait for one to free up. */
   readonly maxSockets?: number;
-  /** Idle connections kept per host (default 64). */
+  /**
+   * Idle connections kept per host (default: maxSockets, so every connection is kept until it has
+   * been idle too long). Fewer churns under load: a burst that finds the pool short opens
+   * connections, and each closed on release is opened again by the next burst.
+   */
   readonly maxFreeSockets?: number;
   /**
    * How long an idle connection is kept when the server does not say (`Keep-Alive: timeout=N`,
@@ -67,7 +71,7 @@ export class Http1Pool {
 
   constructor(readonly options: Http1PoolOptions) {
     this.maxSockets = options.maxSockets ?? 256;
-    this.maxFreeSockets = options.maxFreeSockets ?? 64;
+    this.maxFreeSockets = options.maxFreeSockets ?? this.maxSockets;
     this.freeSocketTimeoutMs = options.freeSocketTimeoutMs ?? 4000;
   }
 

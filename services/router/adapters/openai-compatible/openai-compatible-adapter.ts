@@ -19,7 +19,10 @@ export interface OpenAICompatibleAdapterOptions {
  * aborts the upstream request; failures become Connect codes with the provider's own error as a detail.
  */
 export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOptions): ChatAdapter {
-  const pool = new Http1Pool({ timeoutMs: options.timeoutMs, maxSockets: options.maxSockets ?? 256, maxFreeSockets: 64 });
+  // Every connection stays pooled until idle for the server's keep-alive time (or 4 s). With at most
+  // 64 kept idle, as before, more than 64 concurrent requests closed and reopened connections all
+  // the time: at 200 client connections that cost `iir all` a fifth of its streamed throughput.
+  const pool = new Http1Pool({ timeoutMs: options.timeoutMs, maxSockets: options.maxSockets ?? 256 });
   const bodyOf = (params: ChatParams, target: ChatTarget, stream: boolean) => JSON.stringify(chatParamsToOpenAIRequest(params, target.upstreamModel, stream));
   return {
     chat(params, target, signal): Promise<ChatResponse> {

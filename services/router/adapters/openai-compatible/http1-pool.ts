@@ -45,14 +45,12 @@ export interface Http1Request {
 export interface Http1PoolOptions {
   /** Longest silence of a connection with a request on it: connecting, waiting for the head, between body reads. */
   readonly timeoutMs: number;
-  /** Connections per host at most (default 256); requests beyond wait for one to free up. */
-  readonly maxSockets?: number;
   /**
-   * Idle connections kept per host (default: maxSockets, so every connection is kept until it has
-   * been idle too long). Fewer churns under load: a burst that finds the pool short opens
-   * connections, and each closed on release is opened again by the next burst.
+   * Connections per host at most (default 256); requests beyond wait for one to free up. Every
+   * released connection is kept until it has been idle too long: closing some on release, to keep
+   * fewer idle, made each burst of load open them again.
    */
-  readonly maxFreeSockets?: number;
+  readonly maxSockets?: number;
   /**
    * How long an idle connection is kept when the server does not say (`Keep-Alive: timeout=N`,
    * of which one second less is used): servers close idle connections after a while, and one closed
@@ -65,13 +63,11 @@ export interface Http1PoolOptions {
 export class Http1Pool {
   private readonly hosts = new Map<string, HostPool>();
   private readonly maxSockets: number;
-  private readonly maxFreeSockets: number;
   private readonly freeSocketTimeoutMs: number;
   private closed = false;
 
   constructor(readonly options: Http1PoolOptions) {
     this.maxSockets = options.maxSockets ?? 256;
-    this.maxFreeSockets = options.maxFreeSockets ?? this.maxSockets;
     this.freeSocketTimeoutMs = options.freeSocketTimeoutMs ?? 4000;
   }
 
@@ -83,7 +79,7 @@ export class Http1Pool {
     const key = `${endpoint.secure ? "s" : ""}${endpoint.hostname}:${endpoint.port}`;
     let host = this.hosts.get(key);
     if (host === undefined) {
-      host = new HostPool(endpoint, this.maxSockets, this.maxFreeSockets, this.freeSocketTimeoutMs, this.options.timeoutMs);
+      host = new HostPool(endpoint, this.maxSockets, this.freeSocketTimeoutMs, this.options.timeoutMs);
       this.hosts.set(key, host);
     }
     const exchange = new Exchange(head + body, handlers);
@@ -112,7 +108,6 @@ class HostPool implements ConnectionOwner {
   constructor(
     private readonly endpoint: Http1Endpoint,
     private readonly maxSockets: number,
-    private readonly maxFreeSockets: number,
     readonly freeSocketTimeoutMs: number,
     readonly timeoutMs: number,
   ) {}
@@ -151,10 +146,6 @@ class HostPool implements ConnectionOwner {
       return;
     }
     this.busy--;
-    if (this.idle.length >= this.maxFreeSockets) {
-      connection.destroy();
-      return;
-    }
     connection.idleUntilReused();
     this.idle.push(connection);
     this.sweeper ??= setInterval(() => this.sweep(), 1000).unref();

@@ -6,11 +6,16 @@ import {
   DeregisterAgentResponseSchema,
   GetModelResponseSchema,
   ListAgentsResponseSchema,
+  ApiKeySchema,
+  CreateApiKeyResponseSchema,
+  ListApiKeysResponseSchema,
   ListModelsResponseSchema,
   RegisterAgentResponseSchema,
+  RevokeApiKeyResponseSchema,
   UpsertModelResponseSchema,
   type RegistryService,
 } from "../../gen/iir/registry/v1/registry_pb.js";
+import { ApiKeyError, createApiKey, getApiKey, listApiKeys, revokeApiKey, type ApiKeyRecord } from "./registry/api-keys.repository.js";
 import { deregisterAgent, isAgentStale, listAgents, registerAgent } from "./registry/agents.repository.js";
 import type { AgentDirectory } from "./agents/agent-directory.js";
 import type { ModelCatalog } from "./registry/model-catalog.js";
@@ -89,7 +94,45 @@ export function createRegistryService(deps: RegistryServiceDeps): ServiceImpl<ty
       for (const agent of agents) agent.stale = isAgentStale(agent, at, deps.staleAfterMs);
       return create(ListAgentsResponseSchema, { agents });
     },
+    async createApiKey(request, context) {
+      deps.checkAdminToken?.(context.requestHeader);
+      try {
+        const { key, record } = await createApiKey(deps.db, { name: request.name, rpm: request.rpm, tpm: request.tpm }, now());
+        return create(CreateApiKeyResponseSchema, { apiKey: apiKeyMessage(record), secret: key });
+      } catch (error) {
+        throw apiKeyFailure(error);
+      }
+    },
+    async listApiKeys(_request, context) {
+      deps.checkAdminToken?.(context.requestHeader);
+      return create(ListApiKeysResponseSchema, { apiKeys: (await listApiKeys(deps.db)).map(apiKeyMessage) });
+    },
+    async revokeApiKey(request, context) {
+      deps.checkAdminToken?.(context.requestHeader);
+      const name = requireNonEmpty(request.name, "name");
+      const outcome = await revokeApiKey(deps.db, name, now());
+      const record = await getApiKey(deps.db, name);
+      if (outcome === "not-found" || record === undefined) throw new ConnectError(`API key "${name}" not found`, Code.NotFound);
+      return create(RevokeApiKeyResponseSchema, { apiKey: apiKeyMessage(record) });
+    },
   };
+}
+
+function apiKeyMessage(record: ApiKeyRecord) {
+  return create(ApiKeySchema, {
+    id: record.id,
+    name: record.name,
+    lastFour: record.lastFour,
+    rpm: record.rpm,
+    tpm: record.tpm,
+    createdAt: BigInt(record.createdAt),
+    revokedAt: BigInt(record.revokedAt ?? 0),
+  });
+}
+
+function apiKeyFailure(error: unknown): unknown {
+  if (!(error instanceof ApiKeyError)) return error;
+  return new ConnectError(error.message, /already exists/.test(error.message) ? Code.AlreadyExists : Code.InvalidArgument);
 }
 
 function requireNonEmpty(value: string, field: string): string {

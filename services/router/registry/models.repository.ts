@@ -96,6 +96,8 @@ function modelToRow(model: Model, now: number): Insertable<ModelsTable> {
     enabled: model.enabled ? 1 : 0,
     created_at: now,
     updated_at: now,
+    allowed_request_fields: JSON.stringify(model.allowedRequestFields),
+    cache_sampled: model.cacheSampled ? 1 : 0,
   };
 }
 
@@ -114,6 +116,8 @@ export function modelFromRow(row: Selectable<ModelsTable>): Model {
     enabled: Boolean(Number(row.enabled)),
     createdAt: BigInt(row.created_at),
     updatedAt: BigInt(row.updated_at),
+    allowedRequestFields: parseStringList(row.allowed_request_fields, `models.allowed_request_fields of "${row.name}"`),
+    cacheSampled: Boolean(Number(row.cache_sampled)),
   });
 }
 

@@ -23,6 +23,10 @@ export interface ModelsTable {
   enabled: number;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** JSON array of the provider-controlled request fields (service_tier…) this entry lets through. */
+  allowed_request_fields: string;
+  /** 0 or 1: whether answers to sampling requests are cached too. */
+  cache_sampled: number;
 }
 
 /** A row of `agents`: a registered agent and its last reported load. */

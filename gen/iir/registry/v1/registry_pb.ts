@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file iir/registry/v1/registry.proto.
  */
 export const file_iir_registry_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("Ch5paXIvcmVnaXN0cnkvdjEvcmVnaXN0cnkucHJvdG8SD2lpci5yZWdpc3RyeS52MSKNAgoFTW9kZWwSDAoEbmFtZRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRIQCghiYXNlX3VybBgDIAEoCRIWCg51cHN0cmVhbV9tb2RlbBgEIAEoCRITCgthcGlfa2V5X2VudhgFIAEoCRIRCglmYWxsYmFja3MYBiADKAkSFgoOY29udGV4dF9sZW5ndGgYByABKAUSHwoXaW5wdXRfcHJpY2VfcGVyX21pbGxpb24YCCABKAESIAoYb3V0cHV0X3ByaWNlX3Blcl9taWxsaW9uGAkgASgBEg8KB2VuYWJsZWQYCiABKAgSEgoKY3JlYXRlZF9hdBgLIAEoAxISCgp1cGRhdGVkX2F0GAwgASgDIh8KD0dldE1vZGVsUmVxdWVzdBIMCgRuYW1lGAEgASgJIjkKEEdldE1vZGVsUmVzcG9uc2USJQoFbW9kZWwYASABKAsyFi5paXIucmVnaXN0cnkudjEuTW9kZWwiEwoRTGlzdE1vZGVsc1JlcXVlc3QiPAoSTGlzdE1vZGVsc1Jlc3BvbnNlEiYKBm1vZGVscxgBIAMoCzIWLmlpci5yZWdpc3RyeS52MS5Nb2RlbCI7ChJVcHNlcnRNb2RlbFJlcXVlc3QSJQoFbW9kZWwYASABKAsyFi5paXIucmVnaXN0cnkudjEuTW9kZWwiPAoTVXBzZXJ0TW9kZWxSZXNwb25zZRIlCgVtb2RlbBgBIAEoCzIWLmlpci5yZWdpc3RyeS52MS5Nb2RlbCIiChJEZWxldGVNb2RlbFJlcXVlc3QSDAoEbmFtZRgBIAEoCSIVChNEZWxldGVNb2RlbFJlc3BvbnNlIm8KCEhhcmR3YXJlEhEKCWNwdV9jb3JlcxgBIAEoBRIUCgxtZW1vcnlfYnl0ZXMYAiABKAMSEAoIZ3B1X25hbWUYAyABKAkSFgoOZ3B1X3ZyYW1fYnl0ZXMYBCABKAMSEAoIcGxhdGZvcm0YBSABKAkiyAEKBUFnZW50EgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGbW9kZWxzGAMgAygJEisKCGhhcmR3YXJlGAQgASgLMhkuaWlyLnJlZ2lzdHJ5LnYxLkhhcmR3YXJlEhUKDXJlZ2lzdGVyZWRfYXQYBSABKAMSFAoMbGFzdF9zZWVuX2F0GAYgASgDEikKBGxvYWQYByABKAsyGy5paXIuaGVhcnRiZWF0LnYxLkFnZW50TG9hZBINCgVzdGFsZRgIIAEoCCJwChRSZWdpc3RlckFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJEg4KBm1vZGVscxgDIAMoCRIrCghoYXJkd2FyZRgEIAEoCzIZLmlpci5yZWdpc3RyeS52MS5IYXJkd2FyZSI7ChVSZWdpc3RlckFnZW50UmVzcG9uc2USIgoaaGVhcnRiZWF0X2ludGVydmFsX3NlY29uZHMYASABKAUiJAoWRGVyZWdpc3RlckFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSIZChdEZXJlZ2lzdGVyQWdlbnRSZXNwb25zZSITChFMaXN0QWdlbnRzUmVxdWVzdCI8ChJMaXN0QWdlbnRzUmVzcG9uc2USJgoGYWdlbnRzGAEgAygLMhYuaWlyLnJlZ2lzdHJ5LnYxLkFnZW50MooFCg9SZWdpc3RyeVNlcnZpY2USTwoIR2V0TW9kZWwSIC5paXIucmVnaXN0cnkudjEuR2V0TW9kZWxSZXF1ZXN0GiEuaWlyLnJlZ2lzdHJ5LnYxLkdldE1vZGVsUmVzcG9uc2USVQoKTGlzdE1vZGVscxIiLmlpci5yZWdpc3RyeS52MS5MaXN0TW9kZWxzUmVxdWVzdBojLmlpci5yZWdpc3RyeS52MS5MaXN0TW9kZWxzUmVzcG9uc2USWAoLVXBzZXJ0TW9kZWwSIy5paXIucmVnaXN0cnkudjEuVXBzZXJ0TW9kZWxSZXF1ZXN0GiQuaWlyLnJlZ2lzdHJ5LnYxLlVwc2VydE1vZGVsUmVzcG9uc2USWAoLRGVsZXRlTW9kZWwSIy5paXIucmVnaXN0cnkudjEuRGVsZXRlTW9kZWxSZXF1ZXN0GiQuaWlyLnJlZ2lzdHJ5LnYxLkRlbGV0ZU1vZGVsUmVzcG9uc2USXgoNUmVnaXN0ZXJBZ2VudBIlLmlpci5yZWdpc3RyeS52MS5SZWdpc3RlckFnZW50UmVxdWVzdBomLmlpci5yZWdpc3RyeS52MS5SZWdpc3RlckFnZW50UmVzcG9uc2USZAoPRGVyZWdpc3RlckFnZW50EicuaWlyLnJlZ2lzdHJ5LnYxLkRlcmVnaXN0ZXJBZ2VudFJlcXVlc3QaKC5paXIucmVnaXN0cnkudjEuRGVyZWdpc3RlckFnZW50UmVzcG9uc2USVQoKTGlzdEFnZW50cxIiLmlpci5yZWdpc3RyeS52MS5MaXN0QWdlbnRzUmVxdWVzdBojLmlpci5yZWdpc3RyeS52MS5MaXN0QWdlbnRzUmVzcG9uc2ViBnByb3RvMw", [file_iir_heartbeat_v1_heartbeat]);
+  fileDesc("Ch5paXIvcmVnaXN0cnkvdjEvcmVnaXN0cnkucHJvdG8SD2lpci5yZWdpc3RyeS52MSLEAgoFTW9kZWwSDAoEbmFtZRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRIQCghiYXNlX3VybBgDIAEoCRIWCg51cHN0cmVhbV9tb2RlbBgEIAEoCRITCgthcGlfa2V5X2VudhgFIAEoCRIRCglmYWxsYmFja3MYBiADKAkSFgoOY29udGV4dF9sZW5ndGgYByABKAUSHwoXaW5wdXRfcHJpY2VfcGVyX21pbGxpb24YCCABKAESIAoYb3V0cHV0X3ByaWNlX3Blcl9taWxsaW9uGAkgASgBEg8KB2VuYWJsZWQYCiABKAgSEgoKY3JlYXRlZF9hdBgLIAEoAxISCgp1cGRhdGVkX2F0GAwgASgDEh4KFmFsbG93ZWRfcmVxdWVzdF9maWVsZHMYDSADKAkSFQoNY2FjaGVfc2FtcGxlZBgOIAEoCCIfCg9HZXRNb2RlbFJlcXVlc3QSDAoEbmFtZRgBIAEoCSI5ChBHZXRNb2RlbFJlc3BvbnNlEiUKBW1vZGVsGAEgASgLMhYuaWlyLnJlZ2lzdHJ5LnYxLk1vZGVsIhMKEUxpc3RNb2RlbHNSZXF1ZXN0IjwKEkxpc3RNb2RlbHNSZXNwb25zZRImCgZtb2RlbHMYASADKAsyFi5paXIucmVnaXN0cnkudjEuTW9kZWwiOwoSVXBzZXJ0TW9kZWxSZXF1ZXN0EiUKBW1vZGVsGAEgASgLMhYuaWlyLnJlZ2lzdHJ5LnYxLk1vZGVsIjwKE1Vwc2VydE1vZGVsUmVzcG9uc2USJQoFbW9kZWwYASABKAsyFi5paXIucmVnaXN0cnkudjEuTW9kZWwiIgoSRGVsZXRlTW9kZWxSZXF1ZXN0EgwKBG5hbWUYASABKAkiFQoTRGVsZXRlTW9kZWxSZXNwb25zZSJvCghIYXJkd2FyZRIRCgljcHVfY29yZXMYASABKAUSFAoMbWVtb3J5X2J5dGVzGAIgASgDEhAKCGdwdV9uYW1lGAMgASgJEhYKDmdwdV92cmFtX2J5dGVzGAQgASgDEhAKCHBsYXRmb3JtGAUgASgJIsgBCgVBZ2VudBIKCgJpZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJEg4KBm1vZGVscxgDIAMoCRIrCghoYXJkd2FyZRgEIAEoCzIZLmlpci5yZWdpc3RyeS52MS5IYXJkd2FyZRIVCg1yZWdpc3RlcmVkX2F0GAUgASgDEhQKDGxhc3Rfc2Vlbl9hdBgGIAEoAxIpCgRsb2FkGAcgASgLMhsuaWlyLmhlYXJ0YmVhdC52MS5BZ2VudExvYWQSDQoFc3RhbGUYCCABKAgicAoUUmVnaXN0ZXJBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIOCgZtb2RlbHMYAyADKAkSKwoIaGFyZHdhcmUYBCABKAsyGS5paXIucmVnaXN0cnkudjEuSGFyZHdhcmUiOwoVUmVnaXN0ZXJBZ2VudFJlc3BvbnNlEiIKGmhlYXJ0YmVhdF9pbnRlcnZhbF9zZWNvbmRzGAEgASgFIiQKFkRlcmVnaXN0ZXJBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiGQoXRGVyZWdpc3RlckFnZW50UmVzcG9uc2UiEwoRTGlzdEFnZW50c1JlcXVlc3QiPAoSTGlzdEFnZW50c1Jlc3BvbnNlEiYKBmFnZW50cxgBIAMoCzIWLmlpci5yZWdpc3RyeS52MS5BZ2VudCKRAQoGQXBpS2V5EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJbGFzdF9mb3VyGAMgASgJEhAKA3JwbRgEIAEoBUgAiAEBEhAKA3RwbRgFIAEoBUgBiAEBEhIKCmNyZWF0ZWRfYXQYBiABKAMSEgoKcmV2b2tlZF9hdBgHIAEoA0IGCgRfcnBtQgYKBF90cG0iVwoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJEhAKA3JwbRgCIAEoBUgAiAEBEhAKA3RwbRgDIAEoBUgBiAEBQgYKBF9ycG1CBgoEX3RwbSJQChRDcmVhdGVBcGlLZXlSZXNwb25zZRIoCgdhcGlfa2V5GAEgASgLMhcuaWlyLnJlZ2lzdHJ5LnYxLkFwaUtleRIOCgZzZWNyZXQYAiABKAkiFAoSTGlzdEFwaUtleXNSZXF1ZXN0IkAKE0xpc3RBcGlLZXlzUmVzcG9uc2USKQoIYXBpX2tleXMYASADKAsyFy5paXIucmVnaXN0cnkudjEuQXBpS2V5IiMKE1Jldm9rZUFwaUtleVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJAChRSZXZva2VBcGlLZXlSZXNwb25zZRIoCgdhcGlfa2V5GAEgASgLMhcuaWlyLnJlZ2lzdHJ5LnYxLkFwaUtleTKeBwoPUmVnaXN0cnlTZXJ2aWNlEk8KCEdldE1vZGVsEiAuaWlyLnJlZ2lzdHJ5LnYxLkdldE1vZGVsUmVxdWVzdBohLmlpci5yZWdpc3RyeS52MS5HZXRNb2RlbFJlc3BvbnNlElUKCkxpc3RNb2RlbHMSIi5paXIucmVnaXN0cnkudjEuTGlzdE1vZGVsc1JlcXVlc3QaIy5paXIucmVnaXN0cnkudjEuTGlzdE1vZGVsc1Jlc3BvbnNlElgKC1Vwc2VydE1vZGVsEiMuaWlyLnJlZ2lzdHJ5LnYxLlVwc2VydE1vZGVsUmVxdWVzdBokLmlpci5yZWdpc3RyeS52MS5VcHNlcnRNb2RlbFJlc3BvbnNlElgKC0RlbGV0ZU1vZGVsEiMuaWlyLnJlZ2lzdHJ5LnYxLkRlbGV0ZU1vZGVsUmVxdWVzdBokLmlpci5yZWdpc3RyeS52MS5EZWxldGVNb2RlbFJlc3BvbnNlEl4KDVJlZ2lzdGVyQWdlbnQSJS5paXIucmVnaXN0cnkudjEuUmVnaXN0ZXJBZ2VudFJlcXVlc3QaJi5paXIucmVnaXN0cnkudjEuUmVnaXN0ZXJBZ2VudFJlc3BvbnNlEmQKD0RlcmVnaXN0ZXJBZ2VudBInLmlpci5yZWdpc3RyeS52MS5EZXJlZ2lzdGVyQWdlbnRSZXF1ZXN0GiguaWlyLnJlZ2lzdHJ5LnYxLkRlcmVnaXN0ZXJBZ2VudFJlc3BvbnNlElUKCkxpc3RBZ2VudHMSIi5paXIucmVnaXN0cnkudjEuTGlzdEFnZW50c1JlcXVlc3QaIy5paXIucmVnaXN0cnkudjEuTGlzdEFnZW50c1Jlc3BvbnNlElsKDENyZWF0ZUFwaUtleRIkLmlpci5yZWdpc3RyeS52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiUuaWlyLnJlZ2lzdHJ5LnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlElgKC0xpc3RBcGlLZXlzEiMuaWlyLnJlZ2lzdHJ5LnYxLkxpc3RBcGlLZXlzUmVxdWVzdBokLmlpci5yZWdpc3RyeS52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlElsKDFJldm9rZUFwaUtleRIkLmlpci5yZWdpc3RyeS52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiUuaWlyLnJlZ2lzdHJ5LnYxLlJldm9rZUFwaUtleVJlc3BvbnNlYgZwcm90bzM", [file_iir_heartbeat_v1_heartbeat]);
 
 /**
  * Model is one entry of the registry. It names the environment variable that holds the provider
@@ -86,6 +86,21 @@ export type Model = Message<"iir.registry.v1.Model"> & {
    * @generated from field: int64 updated_at = 12;
    */
   updatedAt: bigint;
+
+  /**
+   * Request fields that change billing or routing at the provider (OpenAI's service_tier,
+   * OpenRouter's models and provider…) this entry lets through; the others of that list are dropped.
+   *
+   * @generated from field: repeated string allowed_request_fields = 13;
+   */
+  allowedRequestFields: string[];
+
+  /**
+   * Cache answers to requests that sample (temperature above 0 without a seed) as well.
+   *
+   * @generated from field: bool cache_sampled = 14;
+   */
+  cacheSampled: boolean;
 };
 
 /**
@@ -428,7 +443,183 @@ export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PUR
   messageDesc(file_iir_registry_v1_registry, 16);
 
 /**
- * RegistryService manages the models the router knows and the agents that serve them.
+ * ApiKey is a stored API key: everything but the key itself, which is never stored.
+ *
+ * @generated from message iir.registry.v1.ApiKey
+ */
+export type ApiKey = Message<"iir.registry.v1.ApiKey"> & {
+  /**
+   * Random id, stable across renames; rate-limit counters and cache scopes are kept under it.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The key's last four characters, to tell keys apart (`iir-…abcd`).
+   *
+   * @generated from field: string last_four = 3;
+   */
+  lastFour: string;
+
+  /**
+   * Requests per minute; absent: the router's RATE_LIMIT_REQUESTS.
+   *
+   * @generated from field: optional int32 rpm = 4;
+   */
+  rpm?: number | undefined;
+
+  /**
+   * Tokens per minute; absent: the router's RATE_LIMIT_TOKENS.
+   *
+   * @generated from field: optional int32 tpm = 5;
+   */
+  tpm?: number | undefined;
+
+  /**
+   * @generated from field: int64 created_at = 6;
+   */
+  createdAt: bigint;
+
+  /**
+   * When it was revoked (milliseconds since the epoch); 0 while it is valid.
+   *
+   * @generated from field: int64 revoked_at = 7;
+   */
+  revokedAt: bigint;
+};
+
+/**
+ * Describes the message iir.registry.v1.ApiKey.
+ * Use `create(ApiKeySchema)` to create a new message.
+ */
+export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 17);
+
+/**
+ * @generated from message iir.registry.v1.CreateApiKeyRequest
+ */
+export type CreateApiKeyRequest = Message<"iir.registry.v1.CreateApiKeyRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: optional int32 rpm = 2;
+   */
+  rpm?: number | undefined;
+
+  /**
+   * @generated from field: optional int32 tpm = 3;
+   */
+  tpm?: number | undefined;
+};
+
+/**
+ * Describes the message iir.registry.v1.CreateApiKeyRequest.
+ * Use `create(CreateApiKeyRequestSchema)` to create a new message.
+ */
+export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 18);
+
+/**
+ * @generated from message iir.registry.v1.CreateApiKeyResponse
+ */
+export type CreateApiKeyResponse = Message<"iir.registry.v1.CreateApiKeyResponse"> & {
+  /**
+   * @generated from field: iir.registry.v1.ApiKey api_key = 1;
+   */
+  apiKey?: ApiKey | undefined;
+
+  /**
+   * The key itself (`iir-…`), answered this once only.
+   *
+   * @generated from field: string secret = 2;
+   */
+  secret: string;
+};
+
+/**
+ * Describes the message iir.registry.v1.CreateApiKeyResponse.
+ * Use `create(CreateApiKeyResponseSchema)` to create a new message.
+ */
+export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 19);
+
+/**
+ * @generated from message iir.registry.v1.ListApiKeysRequest
+ */
+export type ListApiKeysRequest = Message<"iir.registry.v1.ListApiKeysRequest"> & {
+};
+
+/**
+ * Describes the message iir.registry.v1.ListApiKeysRequest.
+ * Use `create(ListApiKeysRequestSchema)` to create a new message.
+ */
+export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 20);
+
+/**
+ * @generated from message iir.registry.v1.ListApiKeysResponse
+ */
+export type ListApiKeysResponse = Message<"iir.registry.v1.ListApiKeysResponse"> & {
+  /**
+   * @generated from field: repeated iir.registry.v1.ApiKey api_keys = 1;
+   */
+  apiKeys: ApiKey[];
+};
+
+/**
+ * Describes the message iir.registry.v1.ListApiKeysResponse.
+ * Use `create(ListApiKeysResponseSchema)` to create a new message.
+ */
+export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 21);
+
+/**
+ * @generated from message iir.registry.v1.RevokeApiKeyRequest
+ */
+export type RevokeApiKeyRequest = Message<"iir.registry.v1.RevokeApiKeyRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message iir.registry.v1.RevokeApiKeyRequest.
+ * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
+ */
+export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 22);
+
+/**
+ * @generated from message iir.registry.v1.RevokeApiKeyResponse
+ */
+export type RevokeApiKeyResponse = Message<"iir.registry.v1.RevokeApiKeyResponse"> & {
+  /**
+   * @generated from field: iir.registry.v1.ApiKey api_key = 1;
+   */
+  apiKey?: ApiKey | undefined;
+};
+
+/**
+ * Describes the message iir.registry.v1.RevokeApiKeyResponse.
+ * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
+ */
+export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 23);
+
+/**
+ * RegistryService manages the models the router knows, the agents that serve them, and the API
+ * keys callers present. Every mutation needs the router's admin token (agents use their own token
+ * to register and deregister); API keys are readable with the admin token only.
  *
  * @generated from service iir.registry.v1.RegistryService
  */
@@ -488,6 +679,32 @@ export const RegistryService: GenService<{
     methodKind: "unary";
     input: typeof ListAgentsRequestSchema;
     output: typeof ListAgentsResponseSchema;
+  },
+  /**
+   * CreateApiKey answers the new key once; the registry keeps only its SHA-256 digest.
+   *
+   * @generated from rpc iir.registry.v1.RegistryService.CreateApiKey
+   */
+  createApiKey: {
+    methodKind: "unary";
+    input: typeof CreateApiKeyRequestSchema;
+    output: typeof CreateApiKeyResponseSchema;
+  },
+  /**
+   * @generated from rpc iir.registry.v1.RegistryService.ListApiKeys
+   */
+  listApiKeys: {
+    methodKind: "unary";
+    input: typeof ListApiKeysRequestSchema;
+    output: typeof ListApiKeysResponseSchema;
+  },
+  /**
+   * @generated from rpc iir.registry.v1.RegistryService.RevokeApiKey
+   */
+  revokeApiKey: {
+    methodKind: "unary";
+    input: typeof RevokeApiKeyRequestSchema;
+    output: typeof RevokeApiKeyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_iir_registry_v1_registry, 0);

@@ -1,6 +1,7 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from "kysely";
 import * as createModelsAndAgents from "./20261123-163000-create-models-and-agents.js";
 import * as createApiKeys from "./20261201-090000-create-api-keys.js";
+import * as addModelRequestPolicy from "./20261203-120000-add-model-request-policy.js";
 
 /**
  * Every migration, by name. Imported statically rather than read from the filesystem so that they
@@ -10,6 +11,7 @@ import * as createApiKeys from "./20261201-090000-create-api-keys.js";
 export const registryMigrations: Readonly<Record<string, Migration>> = Object.freeze({
   "20261123-163000-create-models-and-agents": createModelsAndAgents,
   "20261201-090000-create-api-keys": createApiKeys,
+  "20261203-120000-add-model-request-policy": addModelRequestPolicy,
 });
 
 /** A kysely MigrationProvider over the statically imported list. */

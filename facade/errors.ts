@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ServerResponse } from "node:http";
-import { codeToHttpStatus, codeToOpenAIErrorType, findUpstreamError } from "../services/common/errors.js";
+import { codeToHttpStatus, codeToOpenAIErrorType, findGatewayError, findUpstreamError } from "../services/common/errors.js";
 import type { OpenAIErrorBody } from "../services/common/openai-types.js";
 import { sendJson } from "./send-json.js";
 import { RequestValidationError } from "./translate/request-validation-error.js";
@@ -37,6 +37,12 @@ export function openAIErrorBody(message: string, type: string, param: string | n
 
 /** A Connect error from the router → what the client sees, per the architecture's error table. */
 export function errorAnswerFromConnectError(error: ConnectError): OpenAIErrorAnswer {
+  const gateway = findGatewayError(error);
+  if (gateway) {
+    const status = gateway.httpStatus >= 400 && gateway.httpStatus <= 599 ? gateway.httpStatus : codeToHttpStatus(error.code);
+    const body = openAIErrorBody(error.rawMessage, gateway.type || codeToOpenAIErrorType(error.code), gateway.param || null, gateway.code || null);
+    return withRetryAfter(status, body, error);
+  }
   const upstream = findUpstreamError(error);
   if (upstream) {
     const status = upstream.httpStatus >= 400 && upstream.httpStatus <= 599 ? upstream.httpStatus : codeToHttpStatus(error.code);

@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { UpstreamErrorSchema, type UpstreamError } from "../../gen/iir/inference/v1/inference_pb.js";
+import { GatewayErrorSchema, UpstreamErrorSchema, type GatewayError, type UpstreamError } from "../../gen/iir/inference/v1/inference_pb.js";
 
 /** HTTP status the facade answers for a Connect code (the error table of the architecture). */
 export function codeToHttpStatus(code: Code): number {
@@ -91,6 +91,25 @@ export function upstreamConnectError(code: Code, upstream: Omit<UpstreamError, "
 /** The upstream's own error, when the Connect error carries one. */
 export function findUpstreamError(error: ConnectError): UpstreamError | undefined {
   return error.findDetails(UpstreamErrorSchema)[0];
+}
+
+/**
+ * A Connect error IIR raises itself (a rate limit, a provider that refused IIR's own credentials)
+ * with the HTTP status and OpenAI error fields the facade answers with; `metadata` travels too
+ * (retry-after, x-ratelimit-*).
+ */
+export function gatewayConnectError(
+  code: Code,
+  message: string,
+  fields: Omit<GatewayError, "$typeName" | "$unknown" | "param"> & { param?: string },
+  metadata?: ConstructorParameters<typeof Headers>[0],
+): ConnectError {
+  return new ConnectError(message, code, metadata, [{ desc: GatewayErrorSchema, value: { param: "", ...fields } }]);
+}
+
+/** What IIR said about its own refusal, when the Connect error carries it. */
+export function findGatewayError(error: ConnectError): GatewayError | undefined {
+  return error.findDetails(GatewayErrorSchema)[0];
 }
 
 /** Node network errors become Connect codes at the edge where they happen. */

@@ -40,7 +40,8 @@ export interface RouteResolver {
 export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
   const fromAgents = (model: string): RouteCandidate[] | undefined => {
     const directory = deps.agents;
-    if (directory === undefined) return undefined;
+    // A provider's names are never an agent's, whatever an agent claimed.
+    if (directory === undefined || isProviderName(deps.providers, model)) return undefined;
     const live = directory.liveFor(model);
     if (live.length === 0) {
       if (!directory.knows(model) && !model.startsWith(`${agentProvider}/`)) return undefined;
@@ -67,7 +68,7 @@ export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
   };
 
   const fromRegistryProvider = (entry: Model): RouteCandidate => {
-    const provider = deps.providers[entry.provider];
+    const provider = providerNamed(deps.providers, entry.provider);
     const baseUrl = entry.baseUrl || provider?.baseUrl;
     if (!baseUrl) {
       const variable = provider?.baseUrlVariable;
@@ -86,7 +87,7 @@ export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
   const fromProviderName = (model: string): RouteCandidate | undefined => {
     const slash = model.indexOf("/");
     if (slash <= 0 || slash === model.length - 1) return undefined;
-    const provider = deps.providers[model.slice(0, slash)];
+    const provider = providerNamed(deps.providers, model.slice(0, slash));
     if (!provider) return undefined;
     if (!provider.baseUrl) {
       throw new ConnectError(`provider '${provider.name}' is not configured: set ${provider.baseUrlVariable}`, Code.FailedPrecondition);
@@ -148,5 +149,16 @@ function modelNotFound(model: string, reason: string): ConnectError {
 
 /** Every configured provider speaks the OpenAI wire format unless an adapter is registered for it by name. */
 function openAICompatible(providerType: string, providers: Readonly<Record<string, ProviderConfig>>): string {
-  return providers[providerType] || providerType === "openai-compatible" ? "openai-compatible" : providerType;
+  return providerNamed(providers, providerType) !== undefined || providerType === "openai-compatible" ? "openai-compatible" : providerType;
+}
+
+/** The provider of that name; never a property of Object.prototype (`__proto__/x`, `constructor/x`). */
+export function providerNamed(providers: Readonly<Record<string, ProviderConfig>>, name: string): ProviderConfig | undefined {
+  return Object.hasOwn(providers, name) ? providers[name] : undefined;
+}
+
+/** Whether a model name is under a provider's prefix (`openai/…`), which agents may never claim. */
+export function isProviderName(providers: Readonly<Record<string, ProviderConfig>>, model: string): boolean {
+  const slash = model.indexOf("/");
+  return slash > 0 && providerNamed(providers, model.slice(0, slash)) !== undefined;
 }

@@ -4,9 +4,13 @@ import { startMockUpstream, type MockUpstream } from "./mock-process.js";
 import { establishedConnections, residentMemoryMB, sampleWhile } from "./proc-stats.js";
 import { median, medianFirstByteMs } from "./ttfb.js";
 
-/** A typical small chat request; (d) sends exactly this body, so every request is a cache hit. */
+/**
+ * A typical small chat request; (d) sends exactly this body, so every request is a cache hit.
+ * Temperature 0: the router caches only requests that do not sample.
+ */
 export const chatBody = {
   model: "openai/gpt-4o-mini",
+  temperature: 0,
   messages: [
     { role: "system", content: "You are a helpful assistant." },
     { role: "user", content: "Write a haiku about a gateway." },

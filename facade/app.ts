@@ -26,10 +26,6 @@ export interface FacadeDeps {
   readonly log: (entry: RequestLogEntry) => void;
   /** Told about failures answered with a 5xx, which the client sees only as a generic message. */
   readonly logError?: (requestId: string, error: unknown) => void;
-  /** API-key check mounted on /v1 before the routes (facade/auth); absent: /v1 is open. */
-  readonly auth?: express.RequestHandler;
-  /** Per-key rate limits mounted on /v1 after `auth` (facade/rate-limit); absent: none. */
-  readonly rateLimiter?: express.RequestHandler;
   /** Metrics and traces of each request; absent: none. */
   readonly observer?: RequestObserver;
   /** Answers `GET /metrics` (Prometheus text), outside authentication; absent: no such route. */
@@ -82,10 +78,7 @@ const chatCompletionsPath = "/v1/chat/completions";
  */
 export function createFacadeHandler(deps: FacadeDeps): (request: IncomingMessage, response: ServerResponse) => void {
   const app = createFacadeApp(deps);
-  const chat: Handler[] = [];
-  if (deps.auth !== undefined) chat.push(deps.auth);
-  if (deps.rateLimiter !== undefined) chat.push(deps.rateLimiter);
-  chat.push(createChatCompletionsHandler(deps));
+  const chat: Handler[] = [createChatCompletionsHandler(deps)];
   const fail = (error: unknown, response: Response) => answerError(deps, error, response);
   return (request, response) => {
     if (request.method !== "POST" || request.url !== chatCompletionsPath) {
@@ -114,8 +107,6 @@ export function createFacadeApp(deps: FacadeDeps): express.Express {
     sendJson(response, ready ? 200 : 503, { status: ready ? "ready" : "router unavailable" });
   });
   if (deps.handleMetrics !== undefined) app.get("/metrics", deps.handleMetrics);
-  if (deps.auth !== undefined) app.use("/v1", deps.auth);
-  if (deps.rateLimiter !== undefined) app.use("/v1", deps.rateLimiter);
   app.post(chatCompletionsPath, createChatCompletionsHandler(deps));
   const models = createModelRoutes(deps.inference);
   app.get("/v1/models", models.list);

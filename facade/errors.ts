@@ -1,7 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ServerResponse } from "node:http";
-import { codeToHttpStatus, codeToOpenAIErrorType, findGatewayError, findUpstreamError } from "../services/common/errors.js";
+import { codeToHttpStatus, codeToOpenAIErrorType, describeNetworkError, findGatewayError, findUpstreamError } from "../services/common/errors.js";
 import type { OpenAIErrorBody } from "../services/common/openai-types.js";
+import { redactUrlCredentialsIn } from "../services/common/redact-url.js";
 import { sendJson } from "./send-json.js";
 import { RequestValidationError } from "./translate/request-validation-error.js";
 
@@ -30,13 +31,23 @@ export class OpenAIHttpError extends Error {
 const genericServerMessage = "The server had an error while processing your request. Sorry about that!";
 const defaultRetryAfterSeconds = "1";
 
-/** Builds `{"error":{message,type,param,code}}`. */
+/**
+ * Builds `{"error":{message,type,param,code}}`. Credentials of any URL the message quotes are
+ * blanked: messages are built from URLs someone configured, and this is the last place to catch one.
+ */
 export function openAIErrorBody(message: string, type: string, param: string | null = null, code: string | null = null): OpenAIErrorBody {
-  return { error: { message, type, param, code } };
+  return { error: { message: redactUrlCredentialsIn(message), type, param, code } };
 }
 
 /** A Connect error from the router → what the client sees, per the architecture's error table. */
 export function errorAnswerFromConnectError(error: ConnectError): OpenAIErrorAnswer {
+  // The facade's own call to a split router failed in transport: the client's library put Node's
+  // error in the message, and that names the router's address.
+  const unreachable = error.code === Code.Canceled ? undefined : describeNetworkError(error.cause);
+  if (unreachable !== undefined) {
+    const status = error.code === Code.DeadlineExceeded ? 504 : 503;
+    return { status, body: openAIErrorBody(`the router is unreachable: ${unreachable}`, "server_error") };
+  }
   const gateway = findGatewayError(error);
   if (gateway) {
     const status = gateway.httpStatus >= 400 && gateway.httpStatus <= 599 ? gateway.httpStatus : codeToHttpStatus(error.code);

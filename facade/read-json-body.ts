@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import { findTooDeep, formatJsonPath, maximumRequestDepth } from "../services/common/json-depth.js";
 import { OpenAIHttpError } from "./errors.js";
 
 /**
@@ -8,7 +9,8 @@ import { OpenAIHttpError } from "./errors.js";
  * sends `application/x-www-form-urlencoded`, some clients send nothing; what matters is that the
  * bytes are JSON. A declared length over the limit is refused before a byte is read; a body that
  * grows past it while streaming in is refused as soon as it does. The unread rest is drained by
- * Node after the answer, so the 413 reaches a client that is still sending.
+ * Node after the answer, so the 413 reaches a client that is still sending. A body nested deeper
+ * than `maximumRequestDepth` is refused (400, code `nesting_too_deep`) as soon as it is parsed.
  */
 export function readJsonBody(request: IncomingMessage, maxBytes: number): Promise<unknown> {
   const encoding = request.headers["content-encoding"];
@@ -61,9 +63,10 @@ export function readJsonBody(request: IncomingMessage, maxBytes: number): Promis
 }
 
 function parseJson(bytes: Buffer): unknown {
+  let body: unknown;
   try {
     if (bytes.length === 0) throw new SyntaxError("empty body");
-    return JSON.parse(bytes.toString("utf8"));
+    body = JSON.parse(bytes.toString("utf8"));
   } catch {
     throw new OpenAIHttpError(
       400,
@@ -71,6 +74,22 @@ function parseJson(bytes: Buffer): unknown {
       "invalid_request_error",
     );
   }
+  // Before anything recursive (translation, the cache key, JSON.stringify, protobuf) walks it:
+  // V8 parses any depth, but those overflow the call stack on a deep enough body.
+  const tooDeep = findTooDeep(body, maximumRequestDepth);
+  if (tooDeep !== undefined) throw nestedTooDeep(formatJsonPath("", tooDeep.path));
+  return body;
+}
+
+function nestedTooDeep(path: string): OpenAIHttpError {
+  const where = path === "" ? "" : ` (inside '${path}')`;
+  return new OpenAIHttpError(
+    400,
+    `The request body nests objects and arrays deeper than ${maximumRequestDepth} levels${where}. Flatten the request.`,
+    "invalid_request_error",
+    "nesting_too_deep",
+    path === "" ? null : path,
+  );
 }
 
 function tooLarge(maxBytes: number): OpenAIHttpError {

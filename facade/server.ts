@@ -6,9 +6,8 @@ import { InferenceService } from "../gen/iir/inference/v1/inference_pb.js";
 import type { Config } from "../services/common/config.js";
 import type { Logger } from "../services/common/logger.js";
 import { createTelemetry, type Telemetry } from "../services/common/telemetry/telemetry.js";
-import { createAccessGuards } from "./access-guards.js";
 import { createFacadeHandler } from "./app.js";
-import { createGrpcRouterChat } from "./grpc-router-chat.js";
+import { redactAddresses, redactUrlCredentialsIn } from "../services/common/redact-url.js";
 import { createRouterChat } from "./router-chat.js";
 import { createFacadeMetrics } from "./telemetry/facade-metrics.js";
 import { createRequestObserver } from "./telemetry/request-observer.js";
@@ -20,25 +19,18 @@ export interface RunningFacade {
 }
 
 /**
- * Serves the OpenAI REST facade on `config.facadePort`, calling the router through `transport`;
- * with `routerUrl` (a router in another process) Chat and ChatStream go over the facade's own lean
- * gRPC client instead (facade/grpc-router-chat.ts). Metrics and traces go to the process's
- * `telemetry`; without one the facade builds and closes its own.
+ * Serves the OpenAI REST facade on `config.facadePort`, calling the router through `transport`
+ * (in-process in `iir all`, Connect's gRPC transport for a router in another process). API keys
+ * and rate limits are the router's: the facade passes the caller's bearer on. Metrics and traces
+ * go to the process's `telemetry`; without one the facade builds and closes its own.
  */
-export async function startFacade(options: { config: Config; transport: Transport; routerUrl?: string; logger: Logger; telemetry?: Telemetry }): Promise<RunningFacade> {
+export async function startFacade(options: { config: Config; transport: Transport; logger: Logger; telemetry?: Telemetry }): Promise<RunningFacade> {
   const { config, transport, logger } = options;
-  const grpcChat = options.routerUrl === undefined ? undefined : createGrpcRouterChat(options.routerUrl, { keepaliveMs: config.routerKeepaliveMs });
   const telemetry = options.telemetry ?? (await createTelemetry({ serviceName: "iir-facade", otlpEndpoint: config.otlpEndpoint }));
   const health = createClient(Health, transport);
-  const guards = await createAccessGuards({ config, logger });
-  if (guards.isOpen()) {
-    logger.warn("the facade is open to anyone: no API keys exist and IIR_REQUIRE_AUTH is not set; create one with `iir keys create --name NAME`");
-  }
   const handler = createFacadeHandler({
-    auth: guards.auth,
-    rateLimiter: guards.rateLimiter,
     inference: createClient(InferenceService, transport),
-    router: grpcChat ?? createRouterChat(transport),
+    router: createRouterChat(transport),
     maxBodyBytes: config.maxBodyBytes,
     observer: createRequestObserver({ metrics: createFacadeMetrics(telemetry.metrics.prebound("iir.facade")), tracing: telemetry.tracing }),
     handleMetrics: (request, response) => telemetry.metrics.handleScrape(request, response),
@@ -52,8 +44,13 @@ export async function startFacade(options: { config: Config; transport: Transpor
       }
     },
     log: (entry) => logger.info("request", entry as unknown as Record<string, unknown>),
+    // The failure's own words help an operator; credentials and addresses in them never reach the log.
     logError: (requestId, error) =>
-      logger.error("request failed", { requestId, error: error instanceof Error ? error.message : String(error), code: (error as { code?: unknown }).code }),
+      logger.error("request failed", {
+        requestId,
+        error: redactAddresses(redactUrlCredentialsIn(error instanceof Error ? error.message : String(error))),
+        code: (error as { code?: unknown }).code,
+      }),
   });
   const server = http.createServer({ keepAliveTimeout: 65_000 }, handler);
   await new Promise<void>((resolve, reject) => {
@@ -67,8 +64,6 @@ export async function startFacade(options: { config: Config; transport: Transpor
     port: (server.address() as net.AddressInfo).port,
     close: async (graceMs) => {
       await closeHttpServer(server, graceMs);
-      grpcChat?.close();
-      await guards.close();
       if (options.telemetry === undefined) await telemetry.shutdown();
     },
   };

@@ -23,9 +23,9 @@ function freshPrompt(): string {
   return `question ${randomUUID()}`;
 }
 
-/** The Redis key the router stores a chat request's answer under. */
-function cacheKeyOf(body: string): string {
-  return `iir:cache:${cacheKeyFor(chatParamsFromOpenAIRequest(JSON.parse(body)).params)}`;
+/** The Redis key the router stores a chat request's answer under, for callers of an open router by default. */
+function cacheKeyOf(body: string, scope = "open"): string {
+  return `iir:cache:${scope}:${cacheKeyFor(chatParamsFromOpenAIRequest(JSON.parse(body)).params)}`;
 }
 
 /** Waits (up to 5 s) until the shared Redis holds `key`. */
@@ -58,14 +58,14 @@ for (const store of ["memory", "redis"] as const) {
     if (store === "redis" && !(await requireRedis(t))) return;
     const { upstream, mesh } = await setUp(t, envFor());
     const prompt = freshPrompt();
-    const first = await post(mesh, JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: prompt }], temperature: 0.2 }));
+    const first = await post(mesh, JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: prompt }], temperature: 0, top_p: 0.9 }));
     t.is(first.response.headers.get("x-iir-cache"), "miss");
-    const reordered = `{ "temperature" : 0.2,\n  "messages": [ { "content": ${JSON.stringify(prompt)}, "role": "user" } ], "model": "openai/gpt-4o-mini" }`;
+    const reordered = `{ "top_p": 0.9, "temperature" : 0,\n  "messages": [ { "content": ${JSON.stringify(prompt)}, "role": "user" } ], "model": "openai/gpt-4o-mini" }`;
     const second = await post(mesh, reordered);
     t.is(second.response.headers.get("x-iir-cache"), "hit");
     t.is(JSON.parse(second.text).choices[0].message.content, `echo: ${prompt}`);
     t.is(upstream.requests.length, 1, "the backend saw one request for two identical calls");
-    const different = await post(mesh, JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: prompt }], temperature: 0.3 }));
+    const different = await post(mesh, JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: prompt }], temperature: 0, top_p: 0.8 }));
     t.is(different.response.headers.get("x-iir-cache"), "miss", "a sampling parameter is part of the key");
   });
 
@@ -75,7 +75,7 @@ for (const store of ["memory", "redis"] as const) {
     const messages = [{ role: "user" as const, content: freshPrompt() }];
     const read = async () => {
       const { data: stream, response } = await client.chat.completions
-        .create({ model: "openai/gpt-4o-mini", messages, stream: true, stream_options: { include_usage: true } })
+        .create({ model: "openai/gpt-4o-mini", messages, temperature: 0, stream: true, stream_options: { include_usage: true } })
         .withResponse();
       let text = "";
       let finish: string | null = null;
@@ -95,7 +95,7 @@ for (const store of ["memory", "redis"] as const) {
     t.is(hit.finish, "stop");
     t.deepEqual(hit.usage, miss.usage);
     t.is(hit.backend, "openai");
-    const whole = await client.chat.completions.create({ model: "openai/gpt-4o-mini", messages }).withResponse();
+    const whole = await client.chat.completions.create({ model: "openai/gpt-4o-mini", messages, temperature: 0 }).withResponse();
     t.is(whole.response.headers.get("x-iir-cache"), "hit", "a non-streaming request hits what a stream stored");
     t.is(whole.data.choices[0]?.message.content, miss.text);
     t.is(upstream.requests.length, 1);
@@ -104,11 +104,11 @@ for (const store of ["memory", "redis"] as const) {
   test(`${store}: Cache-Control no-cache skips the lookup but stores; no-store does neither`, async (t) => {
     if (store === "redis" && !(await requireRedis(t))) return;
     const { upstream, mesh } = await setUp(t, envFor());
-    const body = JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: freshPrompt() }] });
+    const body = JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: freshPrompt() }], temperature: 0 });
     t.is((await post(mesh, body)).response.headers.get("x-iir-cache"), "miss");
     t.is((await post(mesh, body, { "cache-control": "no-cache" })).response.headers.get("x-iir-cache"), "miss");
     t.is(upstream.requests.length, 2);
-    const fresh = JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: freshPrompt() }] });
+    const fresh = JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: freshPrompt() }], temperature: 0 });
     t.is((await post(mesh, fresh, { "cache-control": "no-store" })).response.headers.get("x-iir-cache"), "bypass");
     t.is((await post(mesh, fresh)).response.headers.get("x-iir-cache"), "miss", "no-store stored nothing");
     t.is(upstream.requests.length, 4);
@@ -119,20 +119,20 @@ for (const store of ["memory", "redis"] as const) {
     const { upstream, client } = await setUp(t, envFor());
     const messages = [{ role: "user" as const, content: freshPrompt() }];
     for (let round = 0; round < 2; round++) {
-      await t.throwsAsync(client.chat.completions.create({ model: "openai/fail-500", messages }));
+      await t.throwsAsync(client.chat.completions.create({ model: "openai/fail-500", messages, temperature: 0 }));
       await t.throwsAsync(async () => {
-        for await (const chunk of await client.chat.completions.create({ model: "openai/error-mid-stream", messages, stream: true })) void chunk;
+        for await (const chunk of await client.chat.completions.create({ model: "openai/error-mid-stream", messages, temperature: 0, stream: true })) void chunk;
       });
     }
     t.is(upstream.requests.length, 4, "every failed request went to the backend again");
     const controller = new AbortController();
     const closed = upstream.whenClosedByClient();
-    const stream = await client.chat.completions.create({ model: "openai/hang-mid-stream", messages, stream: true }, { signal: controller.signal });
+    const stream = await client.chat.completions.create({ model: "openai/hang-mid-stream", messages, temperature: 0, stream: true }, { signal: controller.signal });
     await stream[Symbol.asyncIterator]().next();
     controller.abort();
     await closed;
     upstream.script({ kind: "answer", text: "the real answer" });
-    const after = await client.chat.completions.create({ model: "openai/hang-mid-stream", messages }).withResponse();
+    const after = await client.chat.completions.create({ model: "openai/hang-mid-stream", messages, temperature: 0 }).withResponse();
     t.is(after.response.headers.get("x-iir-cache"), "miss");
     t.is(after.data.choices[0]?.message.content, "the real answer");
   });
@@ -140,7 +140,7 @@ for (const store of ["memory", "redis"] as const) {
   test(`${store}: an answer expires after CACHE_TTL`, async (t) => {
     if (store === "redis" && !(await requireRedis(t))) return;
     const { upstream, mesh } = await setUp(t, { ...envFor(), CACHE_TTL: "1" });
-    const body = JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: freshPrompt() }] });
+    const body = JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: freshPrompt() }], temperature: 0 });
     await post(mesh, body);
     t.is((await post(mesh, body)).response.headers.get("x-iir-cache"), "hit");
     await new Promise((resolve) => setTimeout(resolve, 1300));
@@ -151,7 +151,7 @@ for (const store of ["memory", "redis"] as const) {
 
 test("CACHE_TTL=0 turns the cache off: every response says bypass", async (t) => {
   const { upstream, mesh } = await setUp(t, { CACHE_TTL: "0" });
-  const body = JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: "same" }] });
+  const body = JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: "same" }], temperature: 0 });
   t.is((await post(mesh, body)).response.headers.get("x-iir-cache"), "bypass");
   t.is((await post(mesh, body)).response.headers.get("x-iir-cache"), "bypass");
   t.is(upstream.requests.length, 2);
@@ -159,7 +159,7 @@ test("CACHE_TTL=0 turns the cache off: every response says bypass", async (t) =>
 
 test("the in-memory cache holds at most CACHE_MAX_ENTRIES answers, dropping the least recently used", async (t) => {
   const { upstream, mesh } = await setUp(t, { CACHE_MAX_ENTRIES: "2" });
-  const bodies = [1, 2, 3].map((index) => JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: `entry ${index}` }] }));
+  const bodies = [1, 2, 3].map((index) => JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: `entry ${index}` }], temperature: 0 }));
   await post(mesh, bodies[0]!);
   await post(mesh, bodies[1]!);
   t.is((await post(mesh, bodies[0]!)).response.headers.get("x-iir-cache"), "hit", "entry 1 is now the most recently used");
@@ -173,7 +173,7 @@ test("Redis stopped mid-test: requests still succeed, and answers reach Redis ag
   const redis = await disposableRedis(t);
   await redis.start();
   const { upstream, mesh } = await setUp(t, { REDIS_URL: redis.url, CACHE_TIMEOUT_MS: "50" });
-  const bodyFor = (prompt: string) => JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: prompt }] });
+  const bodyFor = (prompt: string) => JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: prompt }], temperature: 0 });
   const storedInRedis = () => redis.keyCount("iir:cache:*");
   // The first request may race the client's first connection; answers land in Redis once it is up.
   const deadline = Date.now() + 5000;
@@ -205,7 +205,7 @@ test("redis: a second router sharing the Redis answers what the first one stored
   const { upstream, mesh: first } = await setUp(t, { REDIS_URL: sharedRedisUrl });
   const second = await startMesh({ OPENAI_BASE_URL: upstream.baseUrl, EXTERNAL_OPENAI_KEY: "sk-test", CACHE_TTL: "60", REDIS_URL: sharedRedisUrl });
   t.teardown(() => second.close());
-  const body = JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: freshPrompt() }] });
+  const body = JSON.stringify({ model: "openai/gpt-4o-mini", messages: [{ role: "user", content: freshPrompt() }], temperature: 0 });
   t.is((await post(first, body)).response.headers.get("x-iir-cache"), "miss");
   // The first router writes to Redis behind its answer: wait for the entry, as a later caller would find it.
   await untilStoredInRedis(t, cacheKeyOf(body));

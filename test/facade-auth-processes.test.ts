@@ -27,7 +27,7 @@ async function eventually(check: () => Promise<boolean>, withinMs = 3000): Promi
   return check();
 }
 
-test("iir facade warns it is open, then needs the key iir keys created, logs its name, and drops it once revoked", async (t) => {
+test("iir router warns it is open, then the split facade needs the key iir keys created, logs its name, and drops it once revoked", async (t) => {
   const directory = temporaryDirectory(t);
   const registry = { SQLITE_DB_PATH: path.join(directory, "iir.db"), IIR_REGISTRY_REFRESH_MS: "200" };
   const routerPort = await freePort();
@@ -41,7 +41,9 @@ test("iir facade warns it is open, then needs the key iir keys created, logs its
     t,
     spawnIir(["facade", "--router", `http://127.0.0.1:${routerPort}`], { ...registry, IIR_HOST: "127.0.0.1", IIR_FACADE_PORT: String(facadePort) }),
   );
-  const warning = await facade.waitForLog("the facade is open to anyone: no API keys exist and IIR_REQUIRE_AUTH is not set; create one with `iir keys create --name NAME`");
+  const warning = await router.waitForLog(
+    "inference is open to anyone who reaches the facade or the router: no API keys exist and IIR_REQUIRE_AUTH is not set; create one with `iir keys create --name NAME`",
+  );
   t.is(warning.level, "warn");
   await facade.waitForLog("facade started");
   const baseURL = `http://127.0.0.1:${facadePort}/v1`;

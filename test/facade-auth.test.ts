@@ -83,15 +83,18 @@ test.serial("with no keys the facade is open; once a key exists the SDK needs it
   t.is(await statusWith(`Basic ${key}`), 401);
 });
 
-test.serial("/health and /ready stay open while /v1 needs a key, and unknown /v1 paths need one too", async (t) => {
+test.serial("/health and /ready stay open while /v1 needs a key; unknown /v1 paths are 404 in OpenAI's shape", async (t) => {
   t.is((await fetch(mesh.facadeUrl.replace(/\/v1$/, "/health"))).status, 200);
   t.is((await fetch(mesh.facadeUrl.replace(/\/v1$/, "/ready"))).status, 200);
-  const unknown = await fetch(`${mesh.facadeUrl}/no-such-route`);
-  t.is(unknown.status, 401);
-  const body = (await unknown.json()) as { error: Record<string, unknown> };
+  const models = await fetch(`${mesh.facadeUrl}/models`);
+  t.is(models.status, 401);
+  const body = (await models.json()) as { error: Record<string, unknown> };
   t.deepEqual(Object.keys(body.error).sort(), ["code", "message", "param", "type"]);
   t.like(body.error, { type: "invalid_request_error", param: null, code: "invalid_api_key" });
   t.regex(String(body.error.message), /^You didn't provide an API key\. You need to provide your API key in an Authorization header using Bearer auth/);
+  const unknown = await fetch(`${mesh.facadeUrl}/no-such-route`);
+  t.is(unknown.status, 404);
+  t.like(((await unknown.json()) as { error: Record<string, unknown> }).error, { type: "invalid_request_error" });
 });
 
 test.serial("a revoked key stops working within a refresh, while other keys keep working", async (t) => {

@@ -1,9 +1,7 @@
 import test from "ava";
 import OpenAI from "openai";
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
-import { RegistryService } from "../gen/iir/registry/v1/registry_pb.js";
 import { startFakeUpstream, type FakeUpstream } from "./support/fake-openai-upstream.js";
+import { adminRegistry } from "./support/admin.js";
 import { startMesh, type TestMesh } from "./support/mesh.js";
 
 // The official SDK against the facade of a whole mesh, the upstream a fake that speaks OpenAI's wire format.
@@ -113,7 +111,7 @@ test.serial("fields the facade has no typed home for reach the upstream untouche
 });
 
 test.serial("GET /v1/models lists registry models and retrieves one whose id has a slash", async (t) => {
-  const registry = createClient(RegistryService, createGrpcTransport({ baseUrl: mesh.routerUrl }));
+  const registry = adminRegistry(mesh.routerUrl);
   await registry.upsertModel({ model: { name: "team/chat", provider: "openai", upstreamModel: "gpt-4o-mini", enabled: true } });
   const ids: string[] = [];
   for await (const model of client.models.list()) ids.push(model.id);
@@ -164,7 +162,9 @@ test.serial("the upstream's own errors reach the client with their status, type,
   t.truthy((limited as InstanceType<typeof OpenAI.RateLimitError>).headers?.get("retry-after"));
 
   const unauthorized = await t.throwsAsync(client.chat.completions.create({ model: "openai/fail-401", messages: hello }));
-  t.true(unauthorized instanceof OpenAI.AuthenticationError);
+  t.false(unauthorized instanceof OpenAI.AuthenticationError, "the provider refused IIR's key, not the client's");
+  t.is((unauthorized as InstanceType<typeof OpenAI.APIError>).status, 502);
+  t.is((unauthorized as InstanceType<typeof OpenAI.APIError>).code, "upstream_auth_error");
   t.false(unauthorized!.message.includes(upstreamKey), "the upstream echoed our key; the gateway must not");
 
   const html = await t.throwsAsync(client.chat.completions.create({ model: "openai/fail-html", messages: hello }));
@@ -192,7 +192,7 @@ test.serial("an error event from the upstream mid-stream reaches the client as a
 });
 
 test.serial("a registry model falls back to the next in its list when its upstream fails before the first byte", async (t) => {
-  const registry = createClient(RegistryService, createGrpcTransport({ baseUrl: mesh.routerUrl }));
+  const registry = adminRegistry(mesh.routerUrl);
   await registry.upsertModel({ model: { name: "steady", provider: "openai", baseUrl: spare.baseUrl, upstreamModel: "gpt-4o-mini", enabled: true } });
   await registry.upsertModel({
     model: { name: "flaky", provider: "openai", upstreamModel: "fail-503", apiKeyEnv: "EXTERNAL_OPENAI_KEY", fallbacks: ["steady"], enabled: true },

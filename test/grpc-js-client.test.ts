@@ -2,6 +2,7 @@ import test, { type ExecutionContext } from "ava";
 import * as grpc from "@grpc/grpc-js";
 import { call, clients } from "./support/grpc-js-clients.js";
 import { startTestRouter } from "./support/router-fixture.js";
+import { adminHeaders } from "./support/admin.js";
 
 /** Where this file's clients reach a fresh real router. */
 async function routerAddress(t: ExecutionContext): Promise<string> {
@@ -18,7 +19,7 @@ test("grpc-js: a model upserted through the registry is read back and listed for
   t.deepEqual(await call(inference, "listModels", {}), { models: [] });
 
   const model = { name: "llama-70b", provider: "groq", baseUrl: "https://api.groq.com/openai/v1", fallbacks: ["llama-8b"], contextLength: 8192, enabled: true };
-  const upserted = await call(registry, "upsertModel", { model });
+  const upserted = await call(registry, "upsertModel", { model }, adminHeaders);
   t.like(upserted.model, model);
 
   const fetched = await call(registry, "getModel", { name: "llama-70b" });

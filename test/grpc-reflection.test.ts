@@ -15,6 +15,7 @@ import { ServerReflection as ServerReflectionV1Alpha } from "../gen/grpc/reflect
 import { createReflectionServices } from "../services/router/grpc-reflection.js";
 import { routerFiles } from "../services/router/server.js";
 import { startTestRouter } from "./support/router-fixture.js";
+import { adminHeaders } from "./support/admin.js";
 
 const run = promisify(execFile);
 const buf = path.resolve("node_modules", ".bin", "buf");
@@ -72,7 +73,7 @@ test("buf curl calls methods with the schema it learned by reflection", async (t
   t.deepEqual(health, { status: "SERVING" });
 
   const upsert = { model: { name: "llama-70b", provider: "groq", baseUrl: "https://api.groq.com/openai/v1", enabled: true } };
-  await bufCurl("--protocol", "grpc", "--data", JSON.stringify(upsert), `${url}/iir.registry.v1.RegistryService/UpsertModel`);
+  await bufCurl("--protocol", "grpc", "-H", `authorization: ${adminHeaders.authorization}`, "--data", JSON.stringify(upsert), `${url}/iir.registry.v1.RegistryService/UpsertModel`);
   const listed = JSON.parse(await bufCurl("--data", "{}", `${url}/iir.inference.v1.InferenceService/ListModels`)) as {
     models?: Array<{ id: string; provider: string }>;
   };

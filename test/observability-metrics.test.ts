@@ -1,11 +1,9 @@
 import test from "ava";
 import OpenAI from "openai";
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
-import { RegistryService } from "../gen/iir/registry/v1/registry_pb.js";
 import type { RunningAgent } from "../services/agent/server.js";
 import { startTestAgent } from "./support/agent-fixtures.js";
 import { startFakeUpstream, type FakeUpstream } from "./support/fake-openai-upstream.js";
+import { adminRegistry } from "./support/admin.js";
 import { startMesh, type TestMesh } from "./support/mesh.js";
 import { startSplitMesh } from "./support/split-mesh.js";
 import { labelValues, parsePrometheusText, scrape, sumOf, type PrometheusSample } from "./support/prometheus-text.js";
@@ -25,7 +23,7 @@ test.before(async () => {
   upstream = await startFakeUpstream();
   mesh = await startMesh({ OPENAI_BASE_URL: upstream.baseUrl, EXTERNAL_OPENAI_KEY: "sk-test", IIR_ROUTER_METRICS_PORT: "0" });
   agent = await startTestAgent(mesh.routerUrl);
-  const registry = createClient(RegistryService, createGrpcTransport({ baseUrl: mesh.routerUrl }));
+  const registry = adminRegistry(mesh.routerUrl);
   await registry.upsertModel({ model: { name: "team/chat", provider: "openai", upstreamModel: "gpt-4o-mini", enabled: true } });
   await registry.upsertModel({ model: { name: "team/broken", provider: "openai", upstreamModel: "fail-503", enabled: true } });
   const client = new OpenAI({ baseURL: mesh.facadeUrl, apiKey: "unused", maxRetries: 0 });
@@ -107,7 +105,7 @@ test("the router's metrics port serves the agent gauges", async (t) => {
 test("split mode: the model label and the backend wait cross gRPC, in answers and in errors", async (t) => {
   const split = await startSplitMesh(upstream.baseUrl);
   t.teardown(() => split.close());
-  const registry = createClient(RegistryService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${split.router.port}` }));
+  const registry = adminRegistry(`http://127.0.0.1:${split.router.port}`);
   await registry.upsertModel({ model: { name: "split/chat", provider: "openai", upstreamModel: "gpt-4o-mini", enabled: true } });
   await registry.upsertModel({ model: { name: "split/broken", provider: "openai", upstreamModel: "fail-503", enabled: true } });
   const client = new OpenAI({ baseURL: `http://127.0.0.1:${split.facade.port}/v1`, apiKey: "unused", maxRetries: 0 });

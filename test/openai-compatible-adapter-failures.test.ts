@@ -1,17 +1,28 @@
 import test from "ava";
 import { Code } from "@connectrpc/connect";
 import { FinishReason, type ChatStreamResponse } from "../gen/iir/inference/v1/inference_pb.js";
-import { findUpstreamError } from "../services/common/errors.js";
+import { findGatewayError, findUpstreamError } from "../services/common/errors.js";
 import { createOpenAICompatibleAdapter } from "../services/router/adapters/openai-compatible/openai-compatible-adapter.js";
 import { apiKey, setUp, targetFor, paramsWith, userSays, collect, collectUntilFailure, failureOf, textOf, neverEchoesKey } from "./support/adapter-fixtures.js";
 import { freePort } from "./support/process-fixtures.js";
 
 // The OpenAI-compatible adapter when things go wrong: upstream errors, drops, timeouts, cancellation, pooling.
 
-test("a 401 that echoes the key is redacted; the rest of the provider's message stays", async (t) => {
+test("a 401 is the gateway's upstream_auth_error naming the provider, never the provider's message or key", async (t) => {
   const { upstream, adapter } = await setUp(t);
   const error = await failureOf(adapter.chat(paramsWith(), targetFor(upstream, "fail-401"), AbortSignal.timeout(10_000)));
-  t.regex(error.rawMessage, /^Incorrect API key provided: \[redacted\]\. You can find your API key/);
+  t.is(error.code, Code.Unavailable, "IIR's credentials, not the caller's: a fallback may still answer");
+  t.like(findGatewayError(error), { httpStatus: 502, code: "upstream_auth_error" });
+  t.regex(error.rawMessage, /'openai'/);
+  t.false(error.rawMessage.includes("Incorrect API key provided"));
+  neverEchoesKey(t, error);
+});
+
+test("a provider's error that echoes the key is redacted; the rest of its message stays", async (t) => {
+  const { upstream, adapter, target } = await setUp(t);
+  upstream.script({ kind: "error", status: 500, body: JSON.stringify({ error: { message: `key ${apiKey} is throttled`, type: "server_error" } }), contentType: "application/json" });
+  const error = await failureOf(adapter.chat(paramsWith(), target, AbortSignal.timeout(10_000)));
+  t.is(error.rawMessage, "key [redacted] is throttled");
   neverEchoesKey(t, error);
 });
 
@@ -196,13 +207,15 @@ test("the timeout is a limit on silence, not on the whole stream", async (t) => 
   t.is(textOf(parts), `echo: ${words}`);
 });
 
-test("an upstream nobody listens on is Unavailable, naming the address but not the key", async (t) => {
+test("an upstream nobody listens on is Unavailable, naming the backend but neither its address nor the key", async (t) => {
   const adapter = createOpenAICompatibleAdapter({ timeoutMs: 2_000 });
   const target = targetFor({ baseUrl: `http://127.0.0.1:${await freePort()}/v1` });
-  for (const call of [adapter.chat(paramsWith(), target, AbortSignal.timeout(10_000)), collect(adapter.chatStream(paramsWith(), target, AbortSignal.timeout(10_000)))]) {
-    const error = await failureOf(call);
+  const calls = [() => adapter.chat(paramsWith(), target, AbortSignal.timeout(10_000)), () => collect(adapter.chatStream(paramsWith(), target, AbortSignal.timeout(10_000)))];
+  for (const call of calls) {
+    const error = await failureOf(call());
     t.is(error.code, Code.Unavailable);
-    t.true(error.rawMessage.includes(target.baseUrl));
+    t.regex(error.rawMessage, /^openai upstream is unreachable/);
+    t.false(error.rawMessage.includes("127.0.0.1"), error.rawMessage);
     neverEchoesKey(t, error);
   }
 });

@@ -3,9 +3,9 @@ import test from "ava";
 import { Code } from "@connectrpc/connect";
 import { FinishReason, Role } from "../gen/iir/inference/v1/inference_pb.js";
 import { nextBatchOf } from "../services/common/async-iterables.js";
-import { findUpstreamError } from "../services/common/errors.js";
+import { findGatewayError, findUpstreamError } from "../services/common/errors.js";
 import { createOpenAICompatibleAdapter } from "../services/router/adapters/openai-compatible/openai-compatible-adapter.js";
-import { listenOnLoopback } from "./support/h2-test-peers.js";
+import { listenOnLoopback } from "./support/loopback-server.js";
 import { apiKey, weatherTool, setUp, targetFor, paramsWith, userSays, collect, failureOf, textOf, kindsOf, neverEchoesKey } from "./support/adapter-fixtures.js";
 
 // The OpenAI-compatible adapter against a fake upstream: answers, streams, tool calls, forwarded fields.
@@ -165,8 +165,6 @@ test("fields without a typed home are forwarded untouched, and typed fields win 
 
 const statusCases = [
   { model: "fail-400", status: 400, code: Code.InvalidArgument, type: "invalid_request_error", param: "messages", upstreamCode: "invalid_value" },
-  { model: "fail-401", status: 401, code: Code.Unauthenticated, type: "invalid_request_error", param: "", upstreamCode: "invalid_api_key" },
-  { model: "fail-403", status: 403, code: Code.PermissionDenied, type: "invalid_request_error", param: "", upstreamCode: "unsupported_country_region_territory" },
   { model: "fail-404", status: 404, code: Code.NotFound, type: "invalid_request_error", param: "", upstreamCode: "model_not_found" },
   { model: "fail-429", status: 429, code: Code.ResourceExhausted, type: "requests", param: "", upstreamCode: "rate_limit_exceeded" },
   { model: "fail-500", status: 500, code: Code.Unavailable, type: "server_error", param: "", upstreamCode: "" },
@@ -187,6 +185,19 @@ for (const mode of ["chat", "chatStream"] as const) {
       neverEchoesKey(t, error);
     }
     t.regex(findUpstreamError(await failureOf(adapter.chat(paramsWith(), targetFor(upstream, "fail-404"), AbortSignal.timeout(10_000))))?.message ?? "", /The model `fail-404` does not exist/);
+  });
+
+  test(`${mode}: a provider refusing IIR's own credentials (401, 403) is Unavailable with a 502 upstream_auth_error, not the caller's fault`, async (t) => {
+    const { upstream, adapter } = await setUp(t);
+    for (const model of ["fail-401", "fail-403"]) {
+      const target = targetFor(upstream, model);
+      const call = mode === "chat" ? adapter.chat(paramsWith(), target, AbortSignal.timeout(10_000)) : collect(adapter.chatStream(paramsWith(), target, AbortSignal.timeout(10_000)));
+      const error = await failureOf(call);
+      t.is(error.code, Code.Unavailable, model);
+      t.like(findGatewayError(error), { httpStatus: 502, type: "upstream_error", code: "upstream_auth_error" }, model);
+      t.is(findUpstreamError(error), undefined, "the provider's own error, which may quote a masked key, does not travel");
+      neverEchoesKey(t, error);
+    }
   });
 }
 

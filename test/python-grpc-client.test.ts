@@ -3,6 +3,7 @@ import path from "node:path";
 import test, { type ExecutionContext } from "ava";
 import { callWithPython, generatePythonStubs, pythonGrpcMissing } from "./support/python-stubs.js";
 import { startTestRouter } from "./support/router-fixture.js";
+import { adminHeaders } from "./support/admin.js";
 
 const missing = await pythonGrpcMissing();
 if (missing !== undefined && process.env.CI_REQUIRE_SERVICES !== "1") {
@@ -41,7 +42,7 @@ pythonTest("python grpcio: ListModels shows a model registered through RegistryS
   const target = await routerTarget(t);
   t.deepEqual(await callWithPython(target, "iir.inference.v1.InferenceService/ListModels", {}), [{ message: {} }]);
   const model = { name: "llama-70b", provider: "groq", baseUrl: "https://api.groq.com/openai/v1", contextLength: 8192, enabled: true };
-  const [upserted] = await callWithPython(target, "iir.registry.v1.RegistryService/UpsertModel", { model });
+  const [upserted] = await callWithPython(target, "iir.registry.v1.RegistryService/UpsertModel", { model }, { metadata: adminHeaders });
   t.like(upserted?.message, { model });
   const [listed] = await callWithPython(target, "iir.inference.v1.InferenceService/ListModels", {});
   t.like(listed?.message, { models: [{ id: "llama-70b", provider: "groq", ownedBy: "groq", contextLength: 8192 }] });

@@ -4,16 +4,17 @@ import OpenAI from "openai";
 import type { Kysely } from "kysely";
 import { createClient } from "redis";
 import { startFacade } from "../facade/server.js";
+import { startRouter } from "../services/router/server.js";
 import { createInProcessTransport } from "../services/common/in-process-transport.js";
 import { createLogger } from "../services/common/logger.js";
 import { createApiKey, type NewApiKey } from "../services/router/registry/api-keys.repository.js";
 import { openDatabase } from "../services/router/registry/database.js";
 import type { Database } from "../services/router/registry/schema.js";
 import { startFakeUpstream, type FakeUpstream } from "./support/fake-openai-upstream.js";
-import { startMesh, type TestMesh } from "./support/mesh.js";
+import { startMesh, type TestMesh, type TestMeshOptions } from "./support/mesh.js";
 import { requireRedis, sharedRedisUrl } from "./support/redis-fixtures.js";
 
-// Per-key requests and tokens per minute at the facade, in memory and shared through Redis.
+// Per-key requests and tokens per minute, kept by the router, in memory and shared through Redis.
 
 let upstream: FakeUpstream;
 
@@ -35,8 +36,8 @@ interface Setup {
 }
 
 /** A mesh with `keys` created in its registry, returning once its facade enforces them. */
-async function setUp(t: ExecutionContext, env: Record<string, string>, keys: NewApiKey[]): Promise<Setup> {
-  const mesh = await startMesh({ OPENAI_BASE_URL: upstream.baseUrl, EXTERNAL_OPENAI_KEY: "sk-upstream", ...env });
+async function setUp(t: ExecutionContext, env: Record<string, string>, keys: NewApiKey[], options: TestMeshOptions = {}): Promise<Setup> {
+  const mesh = await startMesh({ OPENAI_BASE_URL: upstream.baseUrl, EXTERNAL_OPENAI_KEY: "sk-upstream", ...env }, options);
   t.teardown(() => mesh.close());
   const db: Kysely<Database> = openDatabase(mesh.dbPath);
   const created: Record<string, string> = {};
@@ -45,13 +46,17 @@ async function setUp(t: ExecutionContext, env: Record<string, string>, keys: New
   } finally {
     await db.destroy();
   }
-  // A keyless request is refused once the facade has loaded the keys; it counts against none of them.
+  await eventuallyRefusesKeyless(mesh.facadeUrl);
+  return { mesh, keys: created };
+}
+
+/** Returns once a keyless request is refused: the router has loaded the keys. It counts against none of them. */
+async function eventuallyRefusesKeyless(facadeUrl: string): Promise<void> {
   const deadline = Date.now() + 2000;
-  while ((await fetch(`${mesh.facadeUrl}/models`)).status !== 401) {
-    if (Date.now() > deadline) throw new Error("the facade never loaded the keys");
+  while ((await fetch(`${facadeUrl}/models`)).status !== 401) {
+    if (Date.now() > deadline) throw new Error("the router never loaded the keys");
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  return { mesh, keys: created };
 }
 
 function chat(facadeUrl: string, key: string, body: Record<string, unknown> = {}): Promise<Response> {
@@ -142,12 +147,17 @@ test("tokens per minute: prompt + completion tokens of finished requests, stream
   t.is(roomy.headers.get("x-ratelimit-limit-tokens"), "1000", "a key's own tpm overrides RATE_LIMIT_TOKENS");
 });
 
-test("two facades sharing Redis spend one budget per key", async (t) => {
+test("two routers sharing Redis spend one budget per key", async (t) => {
   if (!(await requireRedis(t))) return;
   const prefix = `iir-test-${randomUUID()}:`;
   const { mesh, keys } = await setUp(t, { REDIS_URL: sharedRedisUrl, REDIS_KEY_PREFIX: prefix }, [{ name: "shared", rpm: 3 }, { name: "tokens", tpm: 5 }]);
-  const second = await startFacade({ config: mesh.config, transport: createInProcessTransport(mesh.router.routes), logger: createLogger({ level: "silent", name: "test" }) });
+  // A second router on the same registry and Redis, with a facade of its own: a replica.
+  const logger = createLogger({ level: "silent", name: "test" });
+  const router = await startRouter(mesh.config, logger);
+  t.teardown(() => router.close(1000));
+  const second = await startFacade({ config: mesh.config, transport: createInProcessTransport(router.routes, { interceptors: router.interceptors }), logger });
   t.teardown(() => second.close(1000));
+  await eventuallyRefusesKeyless(`http://127.0.0.1:${second.port}/v1`);
   const facades = [mesh.facadeUrl, `http://127.0.0.1:${second.port}/v1`] as const;
   const redis = createClient({ url: sharedRedisUrl });
   await redis.connect();
@@ -159,14 +169,14 @@ test("two facades sharing Redis spend one budget per key", async (t) => {
 
   const remaining: (string | null)[] = [];
   for (const facade of [facades[0], facades[1], facades[0]]) remaining.push((await call(facade, keys.shared!)).headers.get("x-ratelimit-remaining-requests"));
-  t.deepEqual(remaining, ["2", "1", "0"], "each facade sees the requests the other counted");
+  t.deepEqual(remaining, ["2", "1", "0"], "each router sees the requests the other counted");
   const refused = await call(facades[1], keys.shared!);
   t.is(refused.status, 429);
   t.is(JSON.parse(refused.text).error.type, "requests");
 
   t.is((await call(facades[0], keys.tokens!)).status, 200);
   const tokensRefused = await call(facades[1], keys.tokens!);
-  t.is(tokensRefused.status, 429, "tokens one facade counted exhaust the budget at the other");
+  t.is(tokensRefused.status, 429, "tokens one router counted exhaust the budget at the other");
   t.is(JSON.parse(tokensRefused.text).error.type, "tokens");
 
   const stored = await redis.keys(`${prefix}ratelimit:*`);
@@ -178,12 +188,9 @@ test("two facades sharing Redis spend one budget per key", async (t) => {
 });
 
 test("with Redis unreachable requests still succeed, unlimited, and the outage is logged once", async (t) => {
-  const { mesh, keys } = await setUp(t, { REDIS_URL: "redis://127.0.0.1:1" }, [{ name: "strict", rpm: 1 }]);
   const lines: string[] = [];
-  const logger = createLogger({ level: "info", name: "test", write: (line) => void lines.push(line) });
-  const facade = await startFacade({ config: mesh.config, transport: createInProcessTransport(mesh.router.routes), logger });
-  t.teardown(() => facade.close(1000));
-  const url = `http://127.0.0.1:${facade.port}/v1`;
+  const { mesh, keys } = await setUp(t, { REDIS_URL: "redis://127.0.0.1:1", LOG_LEVEL: "info" }, [{ name: "strict", rpm: 1 }], { writeLog: (line) => void lines.push(line) });
+  const url = mesh.facadeUrl;
   for (let attempt = 0; attempt < 3; attempt++) {
     const answer = await call(url, keys.strict!);
     t.is(answer.status, 200, "fail open: a rate-limit store outage never refuses a request");

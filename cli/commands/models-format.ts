@@ -15,6 +15,10 @@ export interface PlainModel {
   input_price_per_million: number;
   output_price_per_million: number;
   enabled: boolean;
+  /** Request fields that change billing or routing at the provider that this entry lets through. */
+  allowed_request_fields: string[];
+  /** Whether answers to sampling requests are cached too. */
+  cache_sampled: boolean;
   created_at: number;
   updated_at: number;
 }
@@ -32,6 +36,8 @@ export function modelToPlain(model: Model): PlainModel {
     input_price_per_million: model.inputPricePerMillion,
     output_price_per_million: model.outputPricePerMillion,
     enabled: model.enabled,
+    allowed_request_fields: [...model.allowedRequestFields],
+    cache_sampled: model.cacheSampled,
     created_at: Number(model.createdAt),
     updated_at: Number(model.updatedAt),
   };
@@ -47,6 +53,8 @@ const columns: ReadonlyArray<readonly [string, (model: Model) => string]> = [
   ["$IN/M", (model) => String(model.inputPricePerMillion)],
   ["$OUT/M", (model) => String(model.outputPricePerMillion)],
   ["ENABLED", (model) => (model.enabled ? "yes" : "no")],
+  ["CACHE SAMPLED", (model) => (model.cacheSampled ? "yes" : "no")],
+  ["ALLOWED FIELDS", (model) => model.allowedRequestFields.join(",") || "-"],
   ["FALLBACKS", (model) => model.fallbacks.join(",") || "-"],
 ];
 

@@ -12,7 +12,9 @@ const stringFields = ["name", "provider", "base_url", "upstream_model", "api_key
 const numberFields = ["context_length", "input_price_per_million", "output_price_per_million"] as const;
 // Timestamps are accepted so that `iir models list --json` output seeds as is; the registry sets its own.
 const ignoredFields = ["created_at", "updated_at"] as const;
-const knownFields = new Set<string>([...stringFields, ...numberFields, "fallbacks", "enabled", ...ignoredFields]);
+const listFields = ["fallbacks", "allowed_request_fields"] as const;
+const booleanFields = ["enabled", "cache_sampled"] as const;
+const knownFields = new Set<string>([...stringFields, ...numberFields, ...listFields, ...booleanFields, ...ignoredFields]);
 
 /**
  * `iir seed FILE`: upserts every model of a YAML or JSON file `{ models: [...] }` in one transaction.
@@ -109,12 +111,22 @@ function entryToModel(entry: unknown, where: string, problems: string[]): Model 
     inputPricePerMillion: number("input_price_per_million"),
     outputPricePerMillion: number("output_price_per_million"),
   });
-  const fallbacks = entry["fallbacks"] ?? [];
-  if (Array.isArray(fallbacks) && fallbacks.every((item): item is string => typeof item === "string")) model.fallbacks = fallbacks;
-  else wrongType("fallbacks", "a list of model names");
-  const enabled = entry["enabled"] ?? true;
-  if (typeof enabled === "boolean") model.enabled = enabled;
-  else wrongType("enabled", "true or false");
+  const list = (field: (typeof listFields)[number], expected: string): string[] => {
+    const value = entry[field] ?? [];
+    if (Array.isArray(value) && value.every((item): item is string => typeof item === "string")) return value;
+    wrongType(field, expected);
+    return [];
+  };
+  const flag = (field: (typeof booleanFields)[number], fallback: boolean): boolean => {
+    const value = entry[field] ?? fallback;
+    if (typeof value === "boolean") return value;
+    wrongType(field, "true or false");
+    return fallback;
+  };
+  model.fallbacks = list("fallbacks", "a list of model names");
+  model.allowedRequestFields = list("allowed_request_fields", "a list of request field names");
+  model.enabled = flag("enabled", true);
+  model.cacheSampled = flag("cache_sampled", false);
   // The registry's own rules ("base_url must be…") add what the types did not already say.
   for (const problem of validateModel(model)) {
     if (!mistyped.has(/^[a-z_]+/.exec(problem)?.[0] ?? "")) problems.push(`${where}.${problem}`);

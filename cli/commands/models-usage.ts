@@ -26,13 +26,20 @@ flags:
   --provider P          openai, llm-d, openrouter, groq, venice, local…
   --base-url URL        http(s) endpoint of the upstream API
   --upstream-model M    the model name the upstream knows (default: NAME)
-  --api-key-env VAR     environment variable holding the provider key (never the key itself)
+  --api-key-env VAR     EXTERNAL_* environment variable holding the provider key (never the key itself)
   --fallbacks a,b       models tried in order when this one is unavailable
   --context-length N    context window in tokens
   --input-price X       price per million input tokens
   --output-price Y      price per million output tokens
   --disabled            keep the model registered but refuse requests for it
-  --enabled             (update) accept requests again`;
+  --enabled             (update) accept requests again
+  --allow-request-field F
+                        let clients send F, a request field that changes billing or routing at the
+                        provider (service_tier, OpenRouter's models and provider…); repeat for more.
+                        Without it those fields are dropped. (update) the list given replaces the
+                        stored one; --allow-request-field '' clears it
+  --cache-sampled       cache answers to sampling requests too (temperature above 0 without a seed)
+  --no-cache-sampled    (update) cache only answers to requests that do not sample`;
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 

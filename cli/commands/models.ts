@@ -26,12 +26,16 @@ const modelFlags = {
   "output-price": { type: "string" },
   disabled: { type: "boolean" },
   enabled: { type: "boolean" },
+  "allow-request-field": { type: "string", multiple: true },
+  "cache-sampled": { type: "boolean" },
+  "no-cache-sampled": { type: "boolean" },
 } as const;
 
-type ModelFlagValues = Partial<Record<Exclude<keyof typeof modelFlags, "disabled" | "enabled">, string>> & {
-  disabled?: boolean;
-  enabled?: boolean;
-};
+type BooleanFlag = "disabled" | "enabled" | "cache-sampled" | "no-cache-sampled";
+type ModelFlagValues = Partial<Record<Exclude<keyof typeof modelFlags, BooleanFlag | "allow-request-field">, string>> &
+  Partial<Record<BooleanFlag, boolean>> & {
+    "allow-request-field"?: string[];
+  };
 
 /**
  * `iir models list|add|update|rm …`. Writes straight to the registry database; a running router
@@ -94,6 +98,7 @@ async function updateCommand(args: string[], db: Kysely<Database>, output: Comma
   const changed = Object.keys(values);
   if (changed.length === 0) throw new UsageError(`models update ${name}: no flags given, nothing to change\n${modelsUsage}`);
   if (values.enabled && values.disabled) throw new UsageError(`models update: --enabled and --disabled contradict each other`);
+  if (values["cache-sampled"] && values["no-cache-sampled"]) throw new UsageError(`models update: --cache-sampled and --no-cache-sampled contradict each other`);
   const existing = await getModel(db, name);
   if (existing === undefined) throw new Error(`model "${name}" not found; add it with: iir models add ${name} --provider P`);
   await upsertModel(db, applyFlags(clone(ModelSchema, existing), values));
@@ -129,6 +134,11 @@ function applyFlags(model: Model, values: ModelFlagValues): Model {
   model.outputPricePerMillion = number("output-price", model.outputPricePerMillion);
   if (values.disabled) model.enabled = false;
   if (values.enabled) model.enabled = true;
+  // The flags given replace the list; one empty value (--allow-request-field '') clears it.
+  const fields = values["allow-request-field"];
+  if (fields !== undefined) model.allowedRequestFields = fields.map((field) => field.trim()).filter((field) => field !== "");
+  if (values["cache-sampled"]) model.cacheSampled = true;
+  if (values["no-cache-sampled"]) model.cacheSampled = false;
   // Flag-level problems come first; the registry's own rules (URL, provider) are checked only once they are fixed.
   if (problems.length === 0) problems.push(...validateModel(model));
   if (problems.length > 0) throw new UsageError(`invalid model "${model.name}":\n  - ${problems.join("\n  - ")}`);

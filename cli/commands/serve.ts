@@ -1,5 +1,6 @@
 import { createInProcessTransport } from "../../services/common/in-process-transport.js";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createMeshTransport } from "../../services/common/mesh-transport.js";
+import { redactUrl } from "../../services/common/redact-url.js";
 import type { Config } from "../../services/common/config.js";
 import { openServiceLogger, type Logger } from "../../services/common/logger.js";
 import { createTelemetry, type Telemetry } from "../../services/common/telemetry/telemetry.js";
@@ -24,13 +25,14 @@ export async function serveAll(config: Config): Promise<void> {
     stoppables.unshift(router);
     if (config.agent.enabled) {
       const { startAgent } = await loadAgent();
-      const agent = await startAgent(config, logger, `http://127.0.0.1:${router.port}`, telemetry);
+      const agent = await startAgent(config, logger, localUrl(config, router.port), telemetry);
       stoppables.unshift(agent);
       await agent.membership.registered;
     }
-    const facade = await startFacade({ config, transport: createInProcessTransport(router.routes), logger, telemetry });
+    const transport = createInProcessTransport(router.routes, { interceptors: router.interceptors });
+    const facade = await startFacade({ config, transport, logger, telemetry });
     stoppables.unshift(facade);
-    logger.info("iir started", { facade: `http://${config.host}:${facade.port}`, router: `${config.host}:${router.port}`, registry: config.sqliteDbPath });
+    logger.info("iir started", { facade: `http://${config.host}:${facade.port}`, router: `${config.routerHost}:${router.port}`, registry: config.sqliteDbPath });
   } catch (error) {
     for (const stoppable of stoppables) await stoppable.close(0);
     await closeProcess();
@@ -47,7 +49,7 @@ export async function serveAgent(config: Config): Promise<void> {
     await closeProcess();
     throw error;
   });
-  logger.info("agent started", { agent: agent.id, model: agent.modelId, address: agent.address, router: config.agent.routerUrl });
+  logger.info("agent started", { agent: agent.id, model: agent.modelId, address: redactUrl(agent.address, "agent"), router: redactUrl(config.agent.routerUrl, "router") });
   stopOnSignal([agent], config.shutdownGraceMs, logger, closeProcess);
 }
 
@@ -59,19 +61,19 @@ export async function serveRouter(config: Config): Promise<void> {
     throw error;
   });
   const metrics = router.metricsPort === undefined ? undefined : `http://${config.host}:${router.metricsPort}/metrics`;
-  logger.info("router started", { router: `${config.host}:${router.port}`, registry: config.sqliteDbPath, metrics });
+  logger.info("router started", { router: `${config.routerHost}:${router.port}`, registry: config.sqliteDbPath, metrics });
   stopOnSignal([router], config.shutdownGraceMs, logger, closeProcess);
 }
 
-/** `iir facade`: the facade alone, calling a router over h2c gRPC. */
+/** `iir facade`: the facade alone, calling a router over gRPC (h2c, or TLS for an https:// router). */
 export async function serveFacade(config: Config): Promise<void> {
   const { logger, telemetry, closeProcess } = await openProcess(config, "facade");
-  const transport = createGrpcTransport({ baseUrl: config.routerUrl });
-  const facade = await startFacade({ config, transport, routerUrl: config.routerUrl, logger, telemetry }).catch(async (error: unknown) => {
+  const transport = createMeshTransport(config.routerUrl, { tls: config.tls, keepaliveMs: config.routerKeepaliveMs });
+  const facade = await startFacade({ config, transport, logger, telemetry }).catch(async (error: unknown) => {
     await closeProcess();
     throw error;
   });
-  logger.info("facade started", { facade: `http://${config.host}:${facade.port}`, router: config.routerUrl });
+  logger.info("facade started", { facade: `http://${config.host}:${facade.port}`, router: redactUrl(config.routerUrl, "router") });
   stopOnSignal([facade], config.shutdownGraceMs, logger, closeProcess);
 }
 
@@ -113,4 +115,11 @@ function stopOnSignal(stoppables: readonly Stoppable[], graceMs: number, logger:
 /** The agent and node-llama-cpp (~35 MB once imported) load only in processes that run an agent. */
 function loadAgent(): Promise<typeof import("../../services/agent/server.js")> {
   return import("../../services/agent/server.js");
+}
+
+/** How this process reaches its own router: loopback when it listens on every interface, over TLS when it serves TLS. */
+function localUrl(config: Config, port: number): string {
+  const host = ["0.0.0.0", "::", ""].includes(config.routerHost) ? "127.0.0.1" : config.routerHost;
+  const scheme = config.tls === undefined ? "http" : "https";
+  return `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }

@@ -5,7 +5,7 @@ import type { NextFunction, Request, Response } from "express";
 import type { FacadeDeps, RequestFacts } from "../app.js";
 import { errorAnswerFromUnknown } from "../errors.js";
 import { readJsonBody } from "../read-json-body.js";
-import { readRouterErrorMetadata, readRouterMetadata } from "../router-metadata.js";
+import { readRouterErrorMetadata, readRouterMetadata, routerCallHeaders } from "../router-metadata.js";
 import { createCompletionId, isHeaderSafe } from "../request-id.js";
 import { sendJson } from "../send-json.js";
 import { createSseWriter } from "../sse-writer.js";
@@ -35,12 +35,9 @@ export function createChatCompletionsHandler(deps: FacadeDeps) {
     facts.model = converted.params.model;
     facts.stream = converted.stream;
     const signal = abortOnClose(response);
-    const headers: Record<string, string> = { ...facts.traceHeaders, "x-request-id": facts.requestId };
-    // The client's cache directives (no-cache, no-store) reach the router's response cache.
-    const cacheControl = request.headers["cache-control"];
-    if (cacheControl !== undefined) headers["cache-control"] = cacheControl;
+    const headers = routerCallHeaders(request, facts);
     const readHeader = (received: Headers) => {
-      readRouterMetadata(facts, received);
+      readRouterMetadata(facts, received, response);
       const cache = received.get(cacheHeader);
       if (cache !== null) {
         facts.cache = cache;
@@ -60,7 +57,7 @@ export function createChatCompletionsHandler(deps: FacadeDeps) {
         if (answer.backend !== "" && isHeaderSafe(answer.backend)) response.setHeader("x-iir-backend", answer.backend);
         sendJson(response, 200, chatCompletionFromResponse(answer, identity));
       } catch (error) {
-        readRouterErrorMetadata(facts, error);
+        readRouterErrorMetadata(facts, error, response);
         if (!signal.aborted) next(error);
       }
       return;
@@ -95,7 +92,7 @@ export function createChatCompletionsHandler(deps: FacadeDeps) {
       writer.finish();
     } catch (error) {
       finished = true;
-      readRouterErrorMetadata(facts, error);
+      readRouterErrorMetadata(facts, error, response);
       if (signal.aborted) return;
       if (!writer.started) {
         next(error);

@@ -3,17 +3,25 @@ import type { NextFunction, Request, Response } from "express";
 import type { InferenceService, ModelInfo } from "../../gen/iir/inference/v1/inference_pb.js";
 import { createRequestSignal } from "../../services/common/request-signal.js";
 import { sendJson } from "../send-json.js";
+import type { RequestFacts } from "../app.js";
+import { readRouterErrorMetadata, readRouterMetadata, routerCallHeaders } from "../router-metadata.js";
 
 /** `GET /v1/models` and `GET /v1/models/:id`, answered from the router's ListModels. */
 export function createModelRoutes(inference: Client<typeof InferenceService>) {
-  const fetchModels = async (response: Response): Promise<ModelInfo[]> => {
+  const fetchModels = async (request: Request, response: Response): Promise<ModelInfo[]> => {
     const signal = abortOnClose(response);
-    return (await inference.listModels({}, { signal })).models;
+    const facts = response.locals.facts as RequestFacts;
+    try {
+      return (await inference.listModels({}, { signal, headers: routerCallHeaders(request, facts), onHeader: (headers) => readRouterMetadata(facts, headers, response) })).models;
+    } catch (error) {
+      readRouterErrorMetadata(facts, error, response);
+      throw error;
+    }
   };
   return {
-    async list(_request: Request, response: Response, next: NextFunction) {
+    async list(request: Request, response: Response, next: NextFunction) {
       try {
-        const models = await fetchModels(response);
+        const models = await fetchModels(request, response);
         sendJson(response, 200, { object: "list", data: models.map(modelToOpenAI) });
       } catch (error) {
         next(error);
@@ -24,7 +32,7 @@ export function createModelRoutes(inference: Client<typeof InferenceService>) {
       const parts = (request.params as { id?: string[] }).id ?? [];
       const id = parts.join("/");
       try {
-        const model = (await fetchModels(response)).find((candidate) => candidate.id === id);
+        const model = (await fetchModels(request, response)).find((candidate) => candidate.id === id);
         if (model === undefined) {
           throw new ConnectError(`The model '${id}' does not exist or you do not have access to it.`, Code.NotFound);
         }

@@ -41,7 +41,8 @@ function messageFromOpenAI(value: unknown, param: string): Message {
   if (!isJsonObject(value)) throw invalidType(param, "an object", value);
   const roleValue = value.role;
   if (roleValue === undefined || roleValue === null) throw missingParameter(`${param}.role`);
-  const role = typeof roleValue === "string" ? roles.get(roleValue) : undefined;
+  if (typeof roleValue !== "string") throw invalidType(`${param}.role`, "a string", roleValue);
+  const role = roles.get(roleValue);
   if (role === undefined) throw invalidValue(`${param}.role`, roleValue, supportedRoles);
   const toolCalls = toolCallsFromOpenAI(value.tool_calls, `${param}.tool_calls`);
   // An assistant turn that only calls tools has no content; the deprecated function_call counts too.

@@ -75,8 +75,10 @@ function responseMessageToOpenAI(message: Message | undefined): OpenAIResponseMe
     );
   }
   // Fields the backend passed through (reasoning_content, annotations…) reach the client as sent.
+  // Own keys only, on both sides: an extra named `constructor` or `toString` is a field like any other,
+  // and `__proto__` would replace the answer's prototype instead of adding a field.
   if (extra) {
-    for (const key in extra) if (!(key in result) && key !== "__proto__") result[key] = extra[key];
+    for (const key of Object.keys(extra)) if (!Object.hasOwn(result, key) && key !== "__proto__") result[key] = extra[key];
   }
   return result;
 }

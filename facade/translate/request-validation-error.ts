@@ -54,8 +54,21 @@ export function invalidValue(param: string, value: unknown, supported: readonly 
   const listed = supported.map((entry) => `'${entry}'`);
   const choices = listed.length > 1 ? `${listed.slice(0, -1).join(", ")}, and ${listed[listed.length - 1]}` : listed.join("");
   return new RequestValidationError(
-    `Invalid value: '${String(value)}'. Supported values are: ${choices}.`,
+    `Invalid value: '${quotedValue(value)}'. Supported values are: ${choices}.`,
     param,
     "invalid_value",
   );
+}
+
+// Echoed values are cut: a megabyte-long role must not come back as a megabyte-long error.
+const maximumEchoedLength = 256;
+
+/**
+ * A client's value as an error message may quote it. Never String(value) on an object: the client
+ * chose its `toString` (`{"toString": 1}` throws) and its size.
+ */
+function quotedValue(value: unknown): string {
+  if (typeof value === "string") return value.length > maximumEchoedLength ? `${value.slice(0, maximumEchoedLength)}…` : value;
+  if (typeof value === "number" || typeof value === "boolean" || value === null) return JSON.stringify(value);
+  return describeJsonKind(value);
 }

@@ -1,12 +1,14 @@
 import os from "node:os";
 import path from "node:path";
-import type { ConnectRouter } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { InferenceService } from "../../gen/iir/inference/v1/inference_pb.js";
 import type { Config } from "../common/config.js";
 import { listenConnect, type ConnectServer } from "../common/connect-server.js";
 import type { Logger } from "../common/logger.js";
+import { createAgentTokenCheck } from "../common/mesh-tokens.js";
+import { createMeshTransport } from "../common/mesh-transport.js";
+import { isLoopbackHost } from "../common/peer.js";
 import type { Telemetry } from "../common/telemetry/telemetry.js";
 import { traceInferenceService } from "../common/telemetry/traced-inference-service.js";
 import { createHealthService } from "../router/grpc-health.js";
@@ -63,12 +65,25 @@ export async function startAgent(config: Config, logger: Logger, routerUrl = con
       router.service(InferenceService, tracing === undefined ? inference : traceInferenceService(inference, tracing, { scope: "iir.agent", provider: "local" }));
       router.service(Health, health.service);
     };
-    server = await listenConnect({ routes, host: config.host, port: settings.port, readMaxBytes: config.maxBodyBytes });
+    server = await listenConnect({
+      routes,
+      interceptors: [createAgentCallerPolicy(config.agentToken)],
+      host: settings.host,
+      port: settings.port,
+      readMaxBytes: config.maxBodyBytes,
+      tls: config.tls,
+      limits: config.serverLimits,
+    });
     if (agentId === "") agentId = `${os.hostname()}-${server.port}`;
-    const address = settings.advertiseUrl ?? `http://127.0.0.1:${server.port}`;
+    const address = settings.advertiseUrl ?? `${config.tls === undefined ? "http" : "https"}://127.0.0.1:${server.port}`;
+    if (!isLoopbackHost(settings.host) && config.agentToken === undefined && config.tls?.ca === undefined) {
+      logger.warn("this agent listens on other interfaces but answers only callers on this machine: set IIR_AGENT_TOKEN on it and its router (or use mutual TLS)", { agentHost: settings.host });
+    } else if (!isLoopbackHost(settings.host) && config.tls === undefined) {
+      logger.warn("this agent's port is reachable from other machines without TLS: set IIR_TLS_CERT and IIR_TLS_KEY (and IIR_TLS_CA for mutual TLS)", { agentHost: settings.host });
+    }
     const host = describeHost();
     const membership = joinMesh({
-      transport: createGrpcTransport({ baseUrl: routerUrl }),
+      transport: createMeshTransport(routerUrl, { tls: config.tls }),
       agentId,
       address,
       models: [modelId],
@@ -98,4 +113,17 @@ export async function startAgent(config: Config, logger: Logger, routerUrl = con
     await engine.close();
     throw error;
   }
+}
+
+/**
+ * An agent answers inference calls only from its router: a caller presenting the agent token (with
+ * IIR_AGENT_TOKEN set), one with a client certificate the mesh's CA signed, or, without a token, a
+ * caller on this machine. Health checks stay open, for probes.
+ */
+function createAgentCallerPolicy(token: string | undefined): Interceptor {
+  const check = createAgentTokenCheck(token, "calling this agent");
+  return (next) => async (request) => {
+    if (request.service.typeName === InferenceService.typeName) check({ requestHeader: request.header, values: request.contextValues });
+    return next(request);
+  };
 }

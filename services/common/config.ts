@@ -1,4 +1,6 @@
+import fs from "node:fs";
 import os from "node:os";
+import { redactUrlCredentialsIn } from "./redact-url.js";
 
 /** An OpenAI-compatible provider reachable by `<provider>/<model>` naming. */
 export interface ProviderConfig {
@@ -12,9 +14,40 @@ export interface ProviderConfig {
   readonly keyRequired: boolean;
 }
 
+/** PEM material for TLS on the mesh's hops (router, agents, and their clients), read at start-up. */
+export interface TlsFiles {
+  /** This process's certificate chain: served by its servers, presented as a client certificate by its clients. */
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /**
+   * The CA that signs the mesh's certificates. Set: servers require a client certificate it
+   * signed (mutual TLS) and clients trust only servers it signed. Unset: TLS with the system's CAs.
+   */
+  readonly ca: Buffer | undefined;
+}
+
+/** Limits every HTTP/2 and HTTP/1.1 port of the router and agents keeps (nghttp2's own, and ours). */
+export interface ServerLimits {
+  /** Streams a client may have open on one connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  readonly maxConcurrentStreams: number;
+  /** Request-body bytes one connection may hold in its open calls; a stream that goes beyond is reset. */
+  readonly connectionBufferBytes: number;
+  /** Request-body bytes all connections together may hold. */
+  readonly totalBufferBytes: number;
+  /** Longest a client may take to send a request's body. */
+  readonly bodyTimeoutMs: number;
+  /** A connection with no call open for this long is closed (HTTP/2: GOAWAY). */
+  readonly idleTimeoutMs: number;
+  /** Longest a new connection may take to show its protocol (or finish its TLS handshake). */
+  readonly handshakeTimeoutMs: number;
+}
+
 /** Everything IIR reads from its environment, validated once and frozen. */
 export interface Config {
+  /** Where the facade listens (IIR_HOST): it is the edge, all interfaces by default. */
   readonly host: string;
+  /** Where the router listens (IIR_ROUTER_HOST): loopback unless told otherwise. */
+  readonly routerHost: string;
   readonly facadePort: number;
   readonly routerPort: number;
   /** Where a split facade finds its router, e.g. `http://127.0.0.1:50051`. */
@@ -36,6 +69,9 @@ export interface Config {
   /** Port the router serves `/metrics` on (IIR_ROUTER_METRICS_PORT); undefined: off. */
   readonly routerMetricsPort: number | undefined;
   readonly providers: Readonly<Record<string, ProviderConfig>>;
+  /** TLS (and mutual TLS with a CA) on every mesh hop; undefined: plain h2c. */
+  readonly tls: TlsFiles | undefined;
+  readonly serverLimits: ServerLimits;
   /** Heartbeat interval the router asks of agents, and agents use until told otherwise. */
   readonly heartbeatIntervalMs: number;
   /** Silence after which the router stops routing to an agent. */
@@ -49,6 +85,10 @@ export interface Config {
   readonly cacheTtlSeconds: number;
   /** Entries kept by the in-memory cache. */
   readonly cacheMaxEntries: number;
+  /** Estimated bytes the in-memory cache may hold (CACHE_MAX_BYTES); a larger answer is not kept. */
+  readonly cacheMaxBytes: number;
+  /** Whose cached answers a request may get: `key` (each API key its own) or `global` (CACHE_SCOPE). */
+  readonly cacheScope: "key" | "global";
   /** Longest a Redis cache operation may take before it counts as a miss. */
   readonly cacheTimeoutMs: number;
   /** Prepended to every Redis key (rate limits, cache), so several deployments can share one Redis. */
@@ -85,7 +125,9 @@ export interface AgentConfig {
   /** Context tokens per sequence; 0: the model's training context, at most 4096. */
   readonly contextSize: number;
   readonly port: number;
-  /** The address the router should use; undefined: http://127.0.0.1:<port>. */
+  /** Where the agent listens (IIR_AGENT_HOST): loopback unless told otherwise. */
+  readonly host: string;
+  /** The address the router should use; undefined: http(s)://127.0.0.1:<port>. */
   readonly advertiseUrl: string | undefined;
   /** undefined: `<host name>-<port>`. */
   readonly id: string | undefined;
@@ -131,6 +173,16 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   }
   const config: Config = {
     host: read.string("IIR_HOST", "0.0.0.0") ?? "0.0.0.0",
+    routerHost: read.string("IIR_ROUTER_HOST", "127.0.0.1") ?? "127.0.0.1",
+    tls: readTlsFiles(read, problems),
+    serverLimits: Object.freeze({
+      maxConcurrentStreams: read.integer("IIR_MAX_STREAMS", 1000, 1, 2 ** 31 - 1),
+      connectionBufferBytes: read.bytes("IIR_CONNECTION_BUFFER", 64 * 1024 * 1024),
+      totalBufferBytes: read.bytes("IIR_TOTAL_BUFFER", 256 * 1024 * 1024),
+      bodyTimeoutMs: read.seconds("IIR_BODY_TIMEOUT", 30),
+      idleTimeoutMs: read.seconds("IIR_IDLE_TIMEOUT", 300),
+      handshakeTimeoutMs: read.seconds("IIR_HANDSHAKE_TIMEOUT", 10),
+    }),
     facadePort: read.port("IIR_FACADE_PORT", 8000),
     routerPort: read.port("IIR_ROUTER_PORT", 50051),
     routerUrl: read.url("IIR_ROUTER_URL", "http://127.0.0.1:50051") ?? "",
@@ -150,6 +202,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     redisUrl: read.redisUrl("REDIS_URL"),
     cacheTtlSeconds: read.integer("CACHE_TTL", 3600, 0),
     cacheMaxEntries: read.integer("CACHE_MAX_ENTRIES", 1000, 0),
+    cacheMaxBytes: read.bytes("CACHE_MAX_BYTES", 64 * 1024 * 1024),
+    cacheScope: read.choice("CACHE_SCOPE", "key", ["key", "global"] as const),
     cacheTimeoutMs: read.integer("CACHE_TIMEOUT_MS", 50, 1, 60_000),
     redisKeyPrefix: read.string("REDIS_KEY_PREFIX", "iir:") ?? "iir:",
     requireAuth: read.boolean("IIR_REQUIRE_AUTH", false),
@@ -169,6 +223,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       maxQueue: read.integer("IIR_AGENT_MAX_QUEUE", 64, 0, 100_000),
       contextSize: read.integer("IIR_AGENT_CONTEXT_SIZE", 0, 0, 1_048_576),
       port: read.port("IIR_AGENT_PORT", 50061),
+      host: read.string("IIR_AGENT_HOST", "127.0.0.1") ?? "127.0.0.1",
       advertiseUrl: read.url("IIR_AGENT_ADVERTISE_URL", undefined),
       id: read.string("IIR_AGENT_ID", undefined),
       routerUrl: read.url("ROUTER_URL", "http://127.0.0.1:50051") ?? "",
@@ -179,6 +234,36 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   if (config.heartbeatIntervalMs < 10) problems.push(`HEARTBEAT_INTERVAL must be at least 0.01 seconds`);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({ ...config, agentStaleAfterMs: staleAfter });
+}
+
+/** IIR_TLS_CERT and IIR_TLS_KEY (both or neither) and IIR_TLS_CA, read from their PEM files. */
+function readTlsFiles(read: ReturnType<typeof createReader>, problems: string[]): TlsFiles | undefined {
+  const certPath = read.string("IIR_TLS_CERT", undefined);
+  const keyPath = read.string("IIR_TLS_KEY", undefined);
+  const caPath = read.string("IIR_TLS_CA", undefined);
+  if (certPath === undefined && keyPath === undefined) {
+    if (caPath !== undefined) problems.push("IIR_TLS_CA needs IIR_TLS_CERT and IIR_TLS_KEY too");
+    return undefined;
+  }
+  if (certPath === undefined || keyPath === undefined) {
+    problems.push("IIR_TLS_CERT and IIR_TLS_KEY must be set together");
+    return undefined;
+  }
+  const readPem = (variable: string, file: string): Buffer | undefined => {
+    try {
+      const text = fs.readFileSync(file);
+      if (!text.includes("-----BEGIN ")) throw new Error("not a PEM file");
+      return text;
+    } catch (error) {
+      problems.push(`${variable} must name a readable PEM file, got "${file}": ${error instanceof Error ? error.message : String(error)}`);
+      return undefined;
+    }
+  };
+  const cert = readPem("IIR_TLS_CERT", certPath);
+  const key = readPem("IIR_TLS_KEY", keyPath);
+  const ca = caPath === undefined ? undefined : readPem("IIR_TLS_CA", caPath);
+  if (cert === undefined || key === undefined || (caPath !== undefined && ca === undefined)) return undefined;
+  return Object.freeze({ cert, key, ca });
 }
 
 /** Threads for a CPU-only engine: every core but one for the rest of the process, at least one. */
@@ -236,7 +321,7 @@ function createReader(environment: NodeJS.ProcessEnv, problems: string[]) {
         if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("not http");
         return value.replace(/\/+$/, "");
       } catch {
-        problems.push(`${name} must be an http(s) URL, got "${value}"`);
+        problems.push(`${name} must be an http(s) URL, got "${redactUrlCredentialsIn(value)}"`);
         return fallback;
       }
     },

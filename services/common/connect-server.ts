@@ -1,11 +1,13 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
-import type { DescMethod } from "@bufbuild/protobuf";
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { collectFastMethods, createGrpcFastPath } from "./grpc-fast-path.js";
-import { H2ServerConnection, isIirClientPreface } from "./h2c/h2-server-connection.js";
+import type { ServerLimits, TlsFiles } from "./config.js";
+import { guardHttp2Server, http2ServerOptions } from "./http2-guards.js";
+import { peerContextValues } from "./peer.js";
+import { protobufRecursionLimit } from "./json-depth.js";
+import { answerUndecodableAsInvalidArgument } from "./undecodable-requests.js";
 
 /** A listening Connect server: gRPC, gRPC-Web and Connect on one port. */
 export interface ConnectServer {
@@ -20,68 +22,74 @@ export interface ConnectServerOptions {
   readonly port: number;
   /** Largest request message accepted, in bytes. */
   readonly readMaxBytes?: number;
-  /** Methods whose gRPC calls skip Connect's handler pipeline (services/common/grpc-fast-path.ts). */
-  readonly fastMethods?: readonly DescMethod[];
+  /** Run around every call, before the implementation (the router's API-key policy…). */
+  readonly interceptors?: Interceptor[];
+  /** Serve TLS (HTTP/2 and HTTP/1.1 by ALPN); with a CA, only clients with a certificate it signed. */
+  readonly tls?: TlsFiles;
+  readonly limits: ServerLimits;
 }
 
 // Every HTTP/2 connection opens with this preface; anything else is HTTP/1.1.
 const http2PrefaceStart = "PRI ";
 
 /**
- * Serves Connect routes over h2c (gRPC clients, agents) and HTTP/1.1 (Connect and gRPC-Web from
- * browsers and curl) on one port by sniffing the first bytes of each connection.
+ * Serves Connect routes through `@connectrpc/connect-node` on node:http2 (nghttp2), with its
+ * protections configured (http2-guards.ts). Plain: h2c for gRPC clients and agents and HTTP/1.1 for
+ * Connect and gRPC-Web from browsers and curl, told apart by a connection's first bytes. TLS: both
+ * by ALPN. Every call's context carries its peer (address, loopback, trusted client certificate).
  */
 export async function listenConnect(options: ConnectServerOptions): Promise<ConnectServer> {
-  const handler = connectNodeAdapter({ routes: options.routes, readMaxBytes: options.readMaxBytes });
-  const fastMethods = collectFastMethods({ routes: options.routes, methods: options.fastMethods ?? [], readMaxBytes: options.readMaxBytes });
-  const fastPath = createGrpcFastPath(fastMethods);
-  const ownConnections = new Set<H2ServerConnection>();
-  const http2Server = http2.createServer({}, (request, response) => {
-    if (!fastPath(request, response)) handler(request, response);
+  const handler = connectNodeAdapter({
+    routes: (router) => {
+      options.routes(router);
+      answerUndecodableAsInvalidArgument(router);
+    },
+    // A Struct costs two levels per JSON level: requests nested as deep as the facade allows must decode.
+    binaryOptions: { recursionLimit: protobufRecursionLimit },
+    readMaxBytes: options.readMaxBytes,
+    interceptors: options.interceptors,
+    contextValues: peerContextValues,
   });
-  const http1Server = http.createServer({ keepAliveTimeout: 65_000 }, handler);
+  const { limits } = options;
+  const http1Options: http.ServerOptions = { keepAliveTimeout: 65_000, headersTimeout: limits.handshakeTimeoutMs, requestTimeout: limits.bodyTimeoutMs };
   const sockets = new Set<net.Socket>();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  http2Server.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-  });
-  // Without Nagle's algorithm, as http.createServer accepts its own sockets: small frames and
-  // answers go out as they are written instead of waiting on the peer's delayed ACK.
-  const server = net.createServer({ noDelay: true }, (socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    // Sniff with 'readable' + read(), never 'data': a flowing socket would hand its bytes to
-    // listeners, while http2 and http read the unshifted bytes back only from a paused stream.
-    let head: Buffer | undefined;
-    const sniff = () => {
-      const read = socket.read() as Buffer | null;
-      if (read === null) return;
-      const chunk = head === undefined ? read : Buffer.concat([head, read]);
-      // A client may send the preface in pieces: keep a short start until it can be told apart.
-      if (chunk.length < http2PrefaceStart.length && http2PrefaceStart.startsWith(chunk.toString("latin1"))) {
-        head = chunk;
-        return;
-      }
-      const isHttp2 = chunk.toString("latin1", 0, http2PrefaceStart.length) === http2PrefaceStart;
-      // IIR's own client (the facade) marks its preface: its calls go to the server of our own.
-      const own = isHttp2 && (options.fastMethods ?? []).length > 0 ? isIirClientPreface(chunk) : false;
-      if (own === undefined) {
-        head = chunk;
-        return;
-      }
-      socket.off("readable", sniff);
-      socket.unshift(chunk);
-      if (own) {
-        const connection = new H2ServerConnection(socket, fastMethods, { onClose: () => ownConnections.delete(connection) });
-        ownConnections.add(connection);
-        return;
-      }
-      (isHttp2 ? http2Server : http1Server).emit("connection", socket);
-    };
-    socket.on("readable", sniff);
-    socket.on("error", () => socket.destroy());
-  });
+  let server: net.Server;
+  let http1Server: http.Server | undefined;
+  let http2Server: http2.Http2Server | http2.Http2SecureServer;
+  if (options.tls !== undefined) {
+    http2Server = http2.createSecureServer(
+      {
+        ...http2ServerOptions(limits),
+        allowHTTP1: true,
+        cert: options.tls.cert,
+        key: options.tls.key,
+        ca: options.tls.ca,
+        // With the mesh's CA, a client must prove it belongs to the mesh.
+        requestCert: options.tls.ca !== undefined,
+        rejectUnauthorized: options.tls.ca !== undefined,
+        handshakeTimeout: limits.handshakeTimeoutMs,
+        unknownProtocolTimeout: limits.handshakeTimeoutMs,
+      },
+      handler,
+    );
+    Object.assign(http2Server, http1Options);
+    http2Server.on("connection", (socket: net.Socket) => track(sockets, socket));
+    // A failed handshake (no client certificate, a wrong one) is the client's problem, not ours.
+    http2Server.on("tlsClientError", (_error, socket) => socket.destroy());
+    server = http2Server;
+  } else {
+    http2Server = http2.createServer(http2ServerOptions(limits), handler);
+    const plainHttp1 = http.createServer(http1Options, handler);
+    http1Server = plainHttp1;
+    const plainHttp2 = http2Server;
+    // Without Nagle's algorithm, as http.createServer accepts its own sockets: small frames and
+    // answers go out as they are written instead of waiting on the peer's delayed ACK.
+    server = net.createServer({ noDelay: true }, (socket) => {
+      track(sockets, socket);
+      sniffProtocol(socket, limits.handshakeTimeoutMs, (isHttp2) => (isHttp2 ? plainHttp2 : plainHttp1).emit("connection", socket));
+    });
+  }
+  const sessions = guardHttp2Server(http2Server, limits);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => {
@@ -92,15 +100,48 @@ export async function listenConnect(options: ConnectServerOptions): Promise<Conn
   const address = server.address() as net.AddressInfo;
   return {
     port: address.port,
-    close: (graceMs) => closeGracefully({ server, http1Server, sessions, ownConnections, sockets }, graceMs),
+    close: (graceMs) => closeGracefully({ server, http1Server, http2Server, sessions, sockets }, graceMs),
   };
+}
+
+function track(sockets: Set<net.Socket>, socket: net.Socket): void {
+  sockets.add(socket);
+  socket.once("close", () => sockets.delete(socket));
+  socket.on("error", () => socket.destroy());
+}
+
+/**
+ * Waits for enough of a connection's first bytes to tell HTTP/2's preface from HTTP/1.1, then hands
+ * the socket on with those bytes put back. A connection that shows nothing in time is closed.
+ */
+function sniffProtocol(socket: net.Socket, timeoutMs: number, handOff: (isHttp2: boolean) => void): void {
+  const timer = setTimeout(() => socket.destroy(), timeoutMs);
+  let head: Buffer | undefined;
+  // Sniff with 'readable' + read(), never 'data': a flowing socket would hand its bytes to
+  // listeners, while http2 and http read the unshifted bytes back only from a paused stream.
+  const sniff = () => {
+    const read = socket.read() as Buffer | null;
+    if (read === null) return;
+    const chunk = head === undefined ? read : Buffer.concat([head, read]);
+    // A client may send the preface in pieces: keep a short start until it can be told apart.
+    if (chunk.length < http2PrefaceStart.length && http2PrefaceStart.startsWith(chunk.toString("latin1"))) {
+      head = chunk;
+      return;
+    }
+    clearTimeout(timer);
+    socket.off("readable", sniff);
+    socket.unshift(chunk);
+    handOff(chunk.toString("latin1", 0, http2PrefaceStart.length) === http2PrefaceStart);
+  };
+  socket.on("readable", sniff);
+  socket.once("close", () => clearTimeout(timer));
 }
 
 interface Listeners {
   server: net.Server;
-  http1Server: http.Server;
-  sessions: Set<http2.ServerHttp2Session>;
-  ownConnections: Set<H2ServerConnection>;
+  http1Server: http.Server | undefined;
+  http2Server: http2.Http2Server | http2.Http2SecureServer;
+  sessions: Iterable<http2.ServerHttp2Session>;
   sockets: Set<net.Socket>;
 }
 
@@ -110,8 +151,7 @@ async function closeGracefully(listeners: Listeners, graceMs: number): Promise<v
   while (listeners.sockets.size > 0 && Date.now() < deadline) {
     // GOAWAY lets HTTP/2 clients finish their streams; idle HTTP/1.1 keep-alive connections go at once.
     for (const session of listeners.sessions) session.close();
-    for (const connection of listeners.ownConnections) connection.close();
-    listeners.http1Server.closeIdleConnections();
+    listeners.http1Server?.closeIdleConnections();
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   for (const socket of listeners.sockets) socket.destroy();

@@ -112,28 +112,73 @@ export function findGatewayError(error: ConnectError): GatewayError | undefined 
   return error.findDetails(GatewayErrorSchema)[0];
 }
 
-/** Node network errors become Connect codes at the edge where they happen. */
+/**
+ * Node network errors become Connect codes at the edge where they happen. The message is `what`
+ * (which names the backend, never its address) and the failure in words from its Node code alone:
+ * Node's own message names the address it tried (`connect ECONNREFUSED 10.0.0.5:443`), and clients
+ * and logs must not learn internal addresses.
+ */
 export function connectErrorFromNodeError(error: unknown, what: string): ConnectError {
   if (error instanceof ConnectError) return error;
-  const nodeCode = (error as { code?: unknown } | undefined)?.code;
-  const message = error instanceof Error ? error.message : String(error);
-  switch (nodeCode) {
-    case "ECONNREFUSED":
-    case "ECONNRESET":
-    case "EPIPE":
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-    case "EHOSTUNREACH":
-    case "ENETUNREACH":
-    case "UND_ERR_SOCKET":
-      return new ConnectError(`${what}: ${message}`, Code.Unavailable);
-    case "ETIMEDOUT":
-    case "UND_ERR_CONNECT_TIMEOUT":
-      return new ConnectError(`${what}: ${message}`, Code.DeadlineExceeded);
-    default:
-      if ((error as { name?: unknown } | undefined)?.name === "AbortError") {
-        return new ConnectError(`${what}: canceled`, Code.Canceled);
-      }
-      return new ConnectError(`${what}: ${message}`, Code.Unavailable);
+  if ((error as { name?: unknown } | undefined)?.name === "AbortError") return new ConnectError(`${what}: canceled`, Code.Canceled);
+  const nodeCode = nodeErrorCode(error);
+  const code = nodeCode === "ETIMEDOUT" || nodeCode === "UND_ERR_CONNECT_TIMEOUT" ? Code.DeadlineExceeded : Code.Unavailable;
+  return new ConnectError(`${what}: ${describeNodeError(error) ?? "network error"}`, code);
+}
+
+// Node's codes for network failures, in words a client may read.
+const nodeFailures: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset",
+  EPIPE: "connection closed while sending",
+  UND_ERR_SOCKET: "connection closed",
+  ENOTFOUND: "host name not found",
+  EAI_AGAIN: "host name lookup failed",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  ETIMEDOUT: "connection timed out",
+  UND_ERR_CONNECT_TIMEOUT: "connection timed out",
+  ERR_TLS_CERT_ALTNAME_INVALID: "TLS certificate does not match the host",
+  CERT_HAS_EXPIRED: "TLS certificate has expired",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "TLS certificate is self-signed",
+  SELF_SIGNED_CERT_IN_CHAIN: "TLS certificate chain is self-signed",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "TLS certificate could not be verified",
+  ERR_INVALID_URL: "the configured URL is not valid",
+};
+
+/**
+ * A Node failure in words, `connection refused (ECONNREFUSED)`, from the first code along its
+ * `cause` chain; undefined when none has one (an error of our own making).
+ */
+export function describeNodeError(error: unknown): string | undefined {
+  const code = nodeErrorCode(error);
+  if (code === undefined) return undefined;
+  if (Object.hasOwn(nodeFailures, code)) return `${nodeFailures[code]} (${code})`;
+  if (code.startsWith("ERR_SSL") || code.startsWith("ERR_TLS")) return `TLS handshake failed (${code})`;
+  return `network error (${code})`;
+}
+
+/**
+ * A Node failure to reach a peer (refused, reset, unresolvable, TLS, HTTP/2 session) in words, from
+ * the first code along its `cause` chain; undefined for anything else (a database's code, none).
+ */
+export function describeNetworkError(error: unknown): string | undefined {
+  const code = nodeErrorCode(error);
+  if (code === undefined) return undefined;
+  const network = Object.hasOwn(nodeFailures, code) || networkCodePrefixes.some((prefix) => code.startsWith(prefix));
+  return network ? describeNodeError(error) : undefined;
+}
+
+const networkCodePrefixes = ["ECONN", "EHOST", "ENET", "EAI_", "ERR_HTTP2_", "ERR_TLS", "ERR_SSL", "UND_ERR_"];
+
+/** The first Node error code (`ECONNREFUSED`…) along an error's `cause` chain. */
+export function nodeErrorCode(error: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  for (let current = error; typeof current === "object" && current !== null && !seen.has(current); current = (current as { cause?: unknown }).cause) {
+    seen.add(current);
+    const code = (current as { code?: unknown }).code;
+    // Only constant identifiers: a code is quoted to clients, and some libraries put numbers or text there.
+    if (typeof code === "string" && /^[A-Z][A-Z0-9_]{1,63}$/.test(code)) return code;
   }
+  return undefined;
 }

@@ -1,6 +1,7 @@
 import { create, type DescMessage, type DescMethod, type MessageShape } from "@bufbuild/protobuf";
 import { nextBatchOf, type BatchingIterator } from "./async-iterables.js";
 import { createHeaders } from "./plain-headers.js";
+import { inProcessPeer, peerKey } from "./peer.js";
 import {
   Code,
   ConnectError,
@@ -10,8 +11,13 @@ import {
   createServiceImplSpec,
   type ConnectRouter,
   type HandlerContext,
+  type Interceptor,
   type MethodImplSpec,
+  type StreamRequest,
+  type StreamResponse,
   type Transport,
+  type UnaryRequest,
+  type UnaryResponse,
 } from "@connectrpc/connect";
 
 /**
@@ -19,10 +25,12 @@ import {
  * messages, codes, headers, trailers and cancellation, without encoding messages or simulating
  * HTTP. `iir all` uses it between facade and router, where Connect's router transport spent most
  * of a cache hit's time serializing. Errors behave as over the wire: a ConnectError reaches the
- * caller as it is, anything else as Internal without its message.
+ * caller as it is, anything else as Internal without its message. The server's `interceptors`
+ * run around every call as they do over the wire, and the call's peer is this process.
  */
-export function createInProcessTransport(routes: (router: ConnectRouter) => void): Transport {
+export function createInProcessTransport(routes: (router: ConnectRouter) => void, options: { interceptors?: readonly Interceptor[] } = {}): Transport {
   const methods = collectMethods(routes);
+  const interceptors = options.interceptors ?? [];
   const find = (method: DescMethod): MethodImplSpec => {
     const spec = methods.get(method);
     if (spec === undefined) throw new ConnectError(`${method.parent.typeName}/${method.name} is not implemented`, Code.Unimplemented);
@@ -37,15 +45,12 @@ export function createInProcessTransport(routes: (router: ConnectRouter) => void
       if (spec.kind !== "unary") throw new ConnectError(`${method.name} is not unary`, Code.Unimplemented);
       const { context, end } = contextFor(method, signal, timeoutMs, header);
       try {
-        const output = await spec.impl(create(method.input, input), context);
-        return {
-          stream: false as const,
-          service: method.parent,
-          method,
-          header: context.responseHeader,
-          trailer: context.responseTrailer,
-          message: create(method.output, output as never),
-        };
+        const call = intercepted(interceptors, async (request: UnaryRequest) => {
+          const output = await spec.impl(request.message as never, contextOf(context, request));
+          return { stream: false as const, service: method.parent, method, header: context.responseHeader, trailer: context.responseTrailer, message: create(method.output, output as never) };
+        });
+        const response = await call(requestOf(context, method, create(method.input, input), false));
+        return { ...response, message: response.message as never };
       } catch (error) {
         // Over the wire a failed call ends the handler's context; here too, so its listeners let go.
         end();
@@ -63,7 +68,12 @@ export function createInProcessTransport(routes: (router: ConnectRouter) => void
       let outputs: AsyncIterator<unknown>;
       let first: IteratorResult<unknown>;
       try {
-        outputs = spec.impl(request as never, context)[Symbol.asyncIterator]();
+        const call = intercepted(interceptors, async (streamRequest: StreamRequest) => {
+          const output = spec.impl(request as never, contextOf(context, streamRequest)) as AsyncIterable<never>;
+          return { stream: true as const, service: method.parent, method, header: context.responseHeader, trailer: context.responseTrailer, message: output };
+        });
+        const response = await call(requestOf(context, method, singleMessage(request), true));
+        outputs = response.message[Symbol.asyncIterator]();
         first = await outputs.next();
       } catch (error) {
         end();
@@ -169,6 +179,42 @@ function asWireError(error: unknown, context?: HandlerContext): ConnectError {
 
 type HeadersInit = ConstructorParameters<typeof Headers>[0];
 
+type AnyRequest = UnaryRequest | StreamRequest;
+type AnyCall<I extends AnyRequest, O> = (request: I) => Promise<O>;
+
+/** `next` wrapped by the interceptors, the first one outermost, as Connect's server applies them. */
+function intercepted<I extends AnyRequest, O extends UnaryResponse | StreamResponse>(interceptors: readonly Interceptor[], next: AnyCall<I, O>): AnyCall<I, O> {
+  if (interceptors.length === 0) return next;
+  let call = next as unknown as Parameters<Interceptor>[0];
+  for (let index = interceptors.length - 1; index >= 0; index--) call = interceptors[index]!(call);
+  return call as unknown as AnyCall<I, O>;
+}
+
+/** The request an interceptor sees, sharing the handler context's headers, signal and values. */
+function requestOf<S extends boolean>(context: HandlerContext, method: DescMethod, message: unknown, stream: S): S extends true ? StreamRequest : UnaryRequest {
+  return {
+    stream,
+    service: method.parent,
+    method,
+    requestMethod: "POST",
+    url: context.url,
+    signal: context.signal,
+    header: context.requestHeader,
+    contextValues: context.values,
+    message,
+  } as never;
+}
+
+/** The handler's context as an interceptor left the request. */
+function contextOf(context: HandlerContext, request: AnyRequest): HandlerContext {
+  if (request.header === context.requestHeader && request.signal === context.signal && request.contextValues === context.values) return context;
+  return { ...context, requestHeader: request.header, signal: request.signal, values: request.contextValues };
+}
+
+async function* singleMessage<T>(value: T): AsyncIterable<T> {
+  yield value;
+}
+
 /**
  * The context a handler is called with. With a deadline Connect's own context runs the timer;
  * without one (the facade's calls) a plain context on the caller's signal saves two
@@ -191,6 +237,7 @@ export function handlerContextFor(
       timeoutMs,
       requestSignal: signal,
       requestHeader: header,
+      contextValues: inProcessValues(),
     });
     return { context: controller, end: () => controller.abort() };
   }
@@ -205,7 +252,7 @@ export function handlerContextFor(
     requestHeader: createHeaders(header),
     responseHeader: createHeaders(),
     responseTrailer: createHeaders(),
-    values: createContextValues(),
+    values: inProcessValues(),
   };
   return { context, end: () => undefined };
 }
@@ -217,6 +264,12 @@ export interface CallContext {
 }
 
 const protocolName = "in-process";
+
+function inProcessValues() {
+  const values = createContextValues();
+  values.set(peerKey, inProcessPeer);
+  return values;
+}
 const neverAborted = new AbortController().signal;
 
 /** Records every method a routes function registers, keyed by its descriptor. */

@@ -1,5 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { JsonObject } from "@bufbuild/protobuf";
 import { Role, type ChatParams } from "../../gen/iir/inference/v1/inference_pb.js";
+import { findTooDeep, formatJsonPath, maximumRequestDepth } from "./json-depth.js";
 
 /**
  * Checks what every backend needs of a request, for RPC clients that bypass the facade's OpenAI
@@ -25,6 +27,46 @@ export function validateChatParams(params: ChatParams | undefined): asserts para
   if (params.maxTokens !== undefined && params.maxTokens < 1) throw invalid("params.max_tokens must be at least 1");
   if (params.maxCompletionTokens !== undefined && params.maxCompletionTokens < 1) {
     throw invalid("params.max_completion_tokens must be at least 1");
+  }
+  checkNesting(params);
+}
+
+/**
+ * The google.protobuf.Struct fields of a request, each with the JSON level it holds in the OpenAI
+ * request it stands for (body = 1, so `messages[0]` is 3 and `tools[0].function.parameters` 5): the
+ * same request nests as deep whether it came as OpenAI JSON to the facade or as protobuf, and one
+ * limit covers both. An extra holds the fields of the object it belongs to, so it sits at that
+ * object's level.
+ */
+function* structFields(params: ChatParams): Generator<{ readonly value: JsonObject | undefined; readonly level: number; readonly name: string }> {
+  yield { value: params.extra, level: 1, name: "params.extra" };
+  yield { value: params.responseFormat?.jsonSchema, level: 3, name: "params.response_format.json_schema" };
+  for (let index = 0; index < params.messages.length; index++) {
+    const message = params.messages[index]!;
+    yield { value: message.extra, level: 3, name: `params.messages[${index}].extra` };
+    if (message.content.case !== "parts") continue;
+    const parts = message.content.value.parts;
+    for (let partIndex = 0; partIndex < parts.length; partIndex++) {
+      const part = parts[partIndex]!.part;
+      if (part.case === "other") yield { value: part.value, level: 5, name: `params.messages[${index}].parts.parts[${partIndex}].other` };
+    }
+  }
+  for (let index = 0; index < params.tools.length; index++) {
+    yield { value: params.tools[index]!.function?.parameters, level: 5, name: `params.tools[${index}].function.parameters` };
+  }
+}
+
+/**
+ * Refuses Struct values nested deeper than `maximumRequestDepth` JSON levels: past it the router's
+ * cache key, JSON.stringify towards an upstream and protobuf-es encoding towards an agent would
+ * recurse until the call stack overflows. The check itself never recurses.
+ */
+function checkNesting(params: ChatParams): void {
+  for (const field of structFields(params)) {
+    const tooDeep = findTooDeep(field.value, maximumRequestDepth, field.level);
+    if (tooDeep === undefined) continue;
+    const where = formatJsonPath(field.name, tooDeep.path);
+    throw invalid(`${where} nests objects and arrays deeper than ${maximumRequestDepth} levels (counted as in the OpenAI request); flatten it`);
   }
 }
 

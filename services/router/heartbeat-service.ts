@@ -5,6 +5,7 @@ import { BeatAction, BeatResponseSchema, type HeartbeatService } from "../../gen
 import type { AgentDirectory } from "./agents/agent-directory.js";
 import { recordBeat } from "./registry/agents.repository.js";
 import type { Database } from "./registry/schema.js";
+import type { CallCheck } from "../common/mesh-tokens.js";
 
 /** What the HeartbeatService is built from. */
 export interface HeartbeatServiceDeps {
@@ -15,8 +16,8 @@ export interface HeartbeatServiceDeps {
   readonly now?: () => number;
   /** The router's live view of agents, refreshed by every beat. */
   readonly agents?: AgentDirectory;
-  /** Throws when an agent call lacks the router's agent token. */
-  readonly checkAgentToken?: (headers: Headers) => void;
+  /** Throws when an agent's call may not go ahead (agent token, loopback). */
+  readonly checkAgentToken: CallCheck;
 }
 
 /**
@@ -28,7 +29,7 @@ export function createHeartbeatService(deps: HeartbeatServiceDeps): ServiceImpl<
   const now = deps.now ?? Date.now;
   return {
     async beat(request, context) {
-      deps.checkAgentToken?.(context.requestHeader);
+      deps.checkAgentToken(context);
       if (request.agentId.trim() === "") throw new ConnectError("agent_id must not be empty", Code.InvalidArgument);
       const at = now();
       // An agent missing from the live view (removed after it went silent) registers again, so the

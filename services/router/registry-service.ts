@@ -19,6 +19,7 @@ import { ApiKeyError, createApiKey, getApiKey, listApiKeys, revokeApiKey, type A
 import { deregisterAgent, isAgentStale, listAgents, registerAgent } from "./registry/agents.repository.js";
 import type { AgentDirectory } from "./agents/agent-directory.js";
 import type { ModelCatalog } from "./registry/model-catalog.js";
+import type { CallCheck } from "../common/mesh-tokens.js";
 import { deleteModel, getModel, listModels, upsertModel } from "./registry/models.repository.js";
 import type { Database } from "./registry/schema.js";
 
@@ -26,7 +27,7 @@ import type { Database } from "./registry/schema.js";
 export interface RegistryServiceDeps {
   readonly db: Kysely<Database>;
   /** Refreshed after every mutation so this router routes by the change at once. */
-  readonly catalog: Pick<ModelCatalog, "refresh">;
+  readonly catalog: Pick<ModelCatalog, "refresh" | "get">;
   /** Told to agents when they register: how often to beat. */
   readonly heartbeatIntervalSeconds: number;
   /** An agent silent for longer than this is listed as stale. */
@@ -35,10 +36,18 @@ export interface RegistryServiceDeps {
   readonly now?: () => number;
   /** The router's live view of agents, told of every registration. */
   readonly agents?: AgentDirectory;
-  /** Throws when an agent call lacks the router's agent token. */
-  readonly checkAgentToken?: (headers: Headers) => void;
-  /** Throws when a model mutation lacks the router's admin token. */
-  readonly checkAdminToken?: (headers: Headers) => void;
+  /** Throws when an agent's call may not register it (agent token, loopback). */
+  readonly checkAgentToken: CallCheck;
+  /** Throws when a call may not change the registry or touch API keys (admin token). */
+  readonly checkAdminToken: CallCheck;
+  /** Throws when a call may not read the registry (admin token, or a caller on this machine). */
+  readonly checkReader: CallCheck;
+  /** Why a model name may not be served by an agent (a provider's prefix…); undefined when it may. */
+  readonly refuseAgentModel: (model: string) => string | undefined;
+  /** The router's API keys in memory, reloaded after every change made here (its own writes do not change SQLite's data_version). */
+  readonly keys?: { refresh(): Promise<void> };
+  /** Told about refused agent registrations, for the log. */
+  readonly onAgentRefused?: (agentId: string, reason: string) => void;
 }
 
 /**
@@ -49,68 +58,79 @@ export interface RegistryServiceDeps {
 export function createRegistryService(deps: RegistryServiceDeps): ServiceImpl<typeof RegistryService> {
   const now = deps.now ?? Date.now;
   return {
-    async getModel(request) {
+    async getModel(request, context) {
+      deps.checkReader(context);
       const name = requireNonEmpty(request.name, "name");
       const model = await getModel(deps.db, name);
       if (model === undefined) throw new ConnectError(`model "${name}" not found`, Code.NotFound);
       return create(GetModelResponseSchema, { model });
     },
-    async listModels() {
+    async listModels(_request, context) {
+      deps.checkReader(context);
       return create(ListModelsResponseSchema, { models: await listModels(deps.db) });
     },
     async upsertModel(request, context) {
-      deps.checkAdminToken?.(context.requestHeader);
+      deps.checkAdminToken(context);
       if (request.model === undefined) throw new ConnectError("model is required", Code.InvalidArgument);
       const model = await upsertModel(deps.db, request.model, now());
       await deps.catalog.refresh();
       return create(UpsertModelResponseSchema, { model });
     },
     async deleteModel(request, context) {
-      deps.checkAdminToken?.(context.requestHeader);
+      deps.checkAdminToken(context);
       const name = requireNonEmpty(request.name, "name");
       if (!(await deleteModel(deps.db, name))) throw new ConnectError(`model "${name}" not found`, Code.NotFound);
       await deps.catalog.refresh();
       return create(DeleteModelResponseSchema);
     },
     async registerAgent(request, context) {
-      deps.checkAgentToken?.(context.requestHeader);
+      deps.checkAgentToken(context);
       const id = requireNonEmpty(request.id, "id");
       requireHttpUrl(request.address, "address");
       const models = request.models.map((model, index) => requireNonEmpty(model, `models[${index}]`));
+      for (const model of models) {
+        const reason = deps.refuseAgentModel(model);
+        if (reason === undefined) continue;
+        deps.onAgentRefused?.(id, reason);
+        throw new ConnectError(`agent "${id}" may not serve '${model}': ${reason}`, Code.PermissionDenied);
+      }
       const agent = await registerAgent(deps.db, { id, address: request.address, models, hardware: request.hardware }, now());
       deps.agents?.upsert(agent);
       return create(RegisterAgentResponseSchema, { heartbeatIntervalSeconds: deps.heartbeatIntervalSeconds });
     },
     async deregisterAgent(request, context) {
-      deps.checkAgentToken?.(context.requestHeader);
+      deps.checkAgentToken(context);
       const id = requireNonEmpty(request.id, "id");
       deps.agents?.remove(id);
       if (!(await deregisterAgent(deps.db, id))) throw new ConnectError(`agent "${id}" not found`, Code.NotFound);
       return create(DeregisterAgentResponseSchema);
     },
-    async listAgents() {
+    async listAgents(_request, context) {
+      deps.checkReader(context);
       const at = now();
       const agents = await listAgents(deps.db);
       for (const agent of agents) agent.stale = isAgentStale(agent, at, deps.staleAfterMs);
       return create(ListAgentsResponseSchema, { agents });
     },
     async createApiKey(request, context) {
-      deps.checkAdminToken?.(context.requestHeader);
+      deps.checkAdminToken(context);
       try {
         const { key, record } = await createApiKey(deps.db, { name: request.name, rpm: request.rpm, tpm: request.tpm }, now());
+        await deps.keys?.refresh();
         return create(CreateApiKeyResponseSchema, { apiKey: apiKeyMessage(record), secret: key });
       } catch (error) {
         throw apiKeyFailure(error);
       }
     },
     async listApiKeys(_request, context) {
-      deps.checkAdminToken?.(context.requestHeader);
+      deps.checkAdminToken(context);
       return create(ListApiKeysResponseSchema, { apiKeys: (await listApiKeys(deps.db)).map(apiKeyMessage) });
     },
     async revokeApiKey(request, context) {
-      deps.checkAdminToken?.(context.requestHeader);
+      deps.checkAdminToken(context);
       const name = requireNonEmpty(request.name, "name");
       const outcome = await revokeApiKey(deps.db, name, now());
+      await deps.keys?.refresh();
       const record = await getApiKey(deps.db, name);
       if (outcome === "not-found" || record === undefined) throw new ConnectError(`API key "${name}" not found`, Code.NotFound);
       return create(RevokeApiKeyResponseSchema, { apiKey: apiKeyMessage(record) });

@@ -1,4 +1,4 @@
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { GenFile } from "@bufbuild/protobuf/codegenv2";
 import type { Kysely } from "kysely";
 import { HeartbeatService, file_iir_heartbeat_v1_heartbeat } from "../../gen/iir/heartbeat/v1/heartbeat_pb.js";
@@ -14,8 +14,14 @@ import type { ChatAdapter } from "./adapters/adapter.js";
 import { createAgentAdapter } from "./adapters/agent/agent-adapter.js";
 import { createOpenAICompatibleAdapter } from "./adapters/openai-compatible/openai-compatible-adapter.js";
 import { createAgentDirectory, type AgentDirectory } from "./agents/agent-directory.js";
-import { createAdminTokenCheck } from "./admin-token.js";
-import { createAgentTokenCheck } from "./agent-token.js";
+import { createAdminCheck, createAgentTokenCheck } from "../common/mesh-tokens.js";
+import { createApiKeyPolicy } from "./auth/api-key-policy.js";
+import { createApiKeyStore, type ApiKeyStore } from "./auth/api-key-store.js";
+import { createMemoryRateLimitStore } from "./rate-limit/memory-rate-limit-store.js";
+import { createRedisRateLimitStore } from "./rate-limit/redis-rate-limit-store.js";
+import type { RateLimitStore } from "./rate-limit/rate-limit-store.js";
+import { isLoopbackHost } from "../common/peer.js";
+import { createMeshTransport } from "../common/mesh-transport.js";
 import { createHealthService } from "./grpc-health.js";
 import { createReflectionServices } from "./grpc-reflection.js";
 import { createHeartbeatService } from "./heartbeat-service.js";
@@ -31,7 +37,7 @@ import { migrateToLatest } from "./registry/migrations/index.js";
 import { createModelCatalog, type ModelCatalog } from "./registry/model-catalog.js";
 import type { Database } from "./registry/schema.js";
 import { createRegistryService } from "./registry-service.js";
-import { agentProvider, createRouteResolver } from "./routing/resolve-route.js";
+import { agentProvider, createRouteResolver, isProviderName } from "./routing/resolve-route.js";
 
 /** The contract files this router serves, for server reflection. */
 export const routerFiles: readonly GenFile[] = [
@@ -52,12 +58,28 @@ export interface RouterDeps {
   readonly cache?: ResponseCache;
   /** The process's metrics and traces; absent: none are recorded. */
   readonly telemetry?: Telemetry;
+  readonly logger?: Logger;
+  /** The API keys in memory, reloaded after the registry service changes them. */
+  readonly keys?: ApiKeyStore;
+}
+
+/**
+ * Why an agent may not serve a model name: names under a provider's prefix are that provider's,
+ * and a registry entry's name is the registry's (unless the entry points at agents of that name).
+ */
+function refuseAgentModel(deps: Pick<RouterDeps, "config" | "catalog">, model: string): string | undefined {
+  if (isProviderName(deps.config.providers, model)) return `names under '${model.slice(0, model.indexOf("/") + 1)}' belong to that provider`;
+  const entry = deps.catalog.get(model);
+  if (entry !== undefined && !(entry.provider === agentProvider && (entry.upstreamModel || entry.name) === model)) {
+    return `the registry has an entry of that name (provider '${entry.provider}')`;
+  }
+  return undefined;
 }
 
 /** Registers every service of the router on a Connect router. */
 export function createRouterRoutes(deps: RouterDeps): (router: ConnectRouter) => void {
   const heartbeatIntervalSeconds = Math.max(0.01, deps.config.heartbeatIntervalMs / 1000);
-  const checkAgentToken = createAgentTokenCheck(deps.config.agentToken);
+  const checkAgentToken = createAgentTokenCheck(deps.config.agentToken, "joining this router");
   const resolver = createRouteResolver({
     findModel: (name) => deps.catalog.get(name),
     providers: deps.config.providers,
@@ -74,7 +96,10 @@ export function createRouterRoutes(deps: RouterDeps): (router: ConnectRouter) =>
     resolver,
     listModels: () => deps.catalog.list(),
     liveAgentModels: () => deps.agents.liveModels(),
-    cache: deps.cache === undefined ? undefined : { store: deps.cache, ttlSeconds: deps.config.cacheTtlSeconds },
+    cache:
+      deps.cache === undefined
+        ? undefined
+        : { store: deps.cache, ttlSeconds: deps.config.cacheTtlSeconds, scope: deps.config.cacheScope, findModel: (name) => deps.catalog.get(name) },
     instrument: observation.instrument,
   }));
   const registry = createRegistryService({
@@ -84,7 +109,11 @@ export function createRouterRoutes(deps: RouterDeps): (router: ConnectRouter) =>
     staleAfterMs: deps.config.agentStaleAfterMs,
     agents: deps.agents,
     checkAgentToken,
-    checkAdminToken: createAdminTokenCheck(deps.config.adminToken),
+    checkAdminToken: createAdminCheck(deps.config.adminToken, { local: false }),
+    checkReader: createAdminCheck(deps.config.adminToken, { local: true }),
+    refuseAgentModel: (model) => refuseAgentModel(deps, model),
+    keys: deps.keys,
+    onAgentRefused: (agent, reason) => deps.logger?.warn("agent registration refused", { agent, reason }),
   });
   const heartbeat = createHeartbeatService({ db: deps.db, heartbeatIntervalSeconds: Math.ceil(heartbeatIntervalSeconds), agents: deps.agents, checkAgentToken });
   const reflection = createReflectionServices([...routerFiles]);
@@ -98,9 +127,11 @@ export function createRouterRoutes(deps: RouterDeps): (router: ConnectRouter) =>
   };
 }
 
-/** A started router: its routes (for an in-process facade), its port, and how to stop it. */
+/** A started router: its routes and policy (for an in-process facade), its port, and how to stop it. */
 export interface RunningRouter {
   readonly routes: (router: ConnectRouter) => void;
+  /** What every call through the router meets (API keys, rate limits): the in-process facade's calls too. */
+  readonly interceptors: Interceptor[];
   readonly agents: AgentDirectory;
   readonly port: number;
   /** The metrics port (IIR_ROUTER_METRICS_PORT); undefined when it is off. */
@@ -118,29 +149,40 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
   const processTelemetry = telemetry ?? (await createTelemetry({ serviceName: "iir-router", otlpEndpoint: config.otlpEndpoint }));
   let server: ConnectServer | undefined;
   let metricsServer: MetricsServer | undefined;
+  let keys: ApiKeyStore | undefined;
+  let rateLimits: RateLimitStore | undefined;
   try {
     const migrated = await migrateToLatest(db);
     if (migrated.length > 0) logger.info("registry migrated", { migrations: migrated });
     const catalog = createModelCatalog(db, { refreshMs: config.registryRefreshMs });
     await catalog.refresh();
     const adapters = new Map<string, ChatAdapter>([
-      ["openai-compatible", createOpenAICompatibleAdapter({ timeoutMs: config.upstreamTimeoutMs })],
-      [agentProvider, createAgentAdapter({ timeoutMs: config.upstreamTimeoutMs })],
+      ["openai-compatible", createOpenAICompatibleAdapter({ timeoutMs: config.upstreamTimeoutMs, logger })],
+      [agentProvider, createAgentAdapter({ timeoutMs: config.upstreamTimeoutMs, createTransport: (baseUrl) => agentTransport(config, baseUrl) })],
     ]);
     const health = createHealthService();
     const agents = createAgentDirectory({ staleAfterMs: config.agentStaleAfterMs });
     const cache = createResponseCache(config, logger);
-    const routes = createRouterRoutes({ config, db, catalog, adapters, health, agents, cache, telemetry: processTelemetry });
-    // The facade's calls, and every gRPC client's chats, take the direct path.
-    const fastMethods = [InferenceService.method.chat, InferenceService.method.chatStream];
-    server = await listenConnect({ routes, host: config.host, port: config.routerPort, fastMethods, readMaxBytes: config.maxBodyBytes });
+    keys = await createApiKeyStore({
+      open: () => db,
+      refreshMs: config.registryRefreshMs,
+      onError: (error) => logger.error("cannot read API keys from the registry; the keys loaded before stay in force", { error: error instanceof Error ? error.message : String(error) }),
+    });
+    const routes = createRouterRoutes({ config, db, catalog, adapters, health, agents, cache, telemetry: processTelemetry, logger, keys });
+    rateLimits = await createRateLimitStore(config, logger);
+    const interceptors = [createApiKeyPolicy({ keys, requireAuth: config.requireAuth, rateLimits, defaults: { requests: config.rateLimitRequests, tokens: config.rateLimitTokens } })];
+    server = await listenConnect({ routes, interceptors, host: config.routerHost, port: config.routerPort, readMaxBytes: config.maxBodyBytes, tls: config.tls, limits: config.serverLimits });
+    warnAboutExposure(config, keys, logger);
     if (config.routerMetricsPort !== undefined) {
       metricsServer = await listenMetrics({ metrics: processTelemetry.metrics, host: config.host, port: config.routerMetricsPort });
     }
     const metricsPort = metricsServer?.port;
     const running = server;
+    const ownKeys = keys;
+    const ownRateLimits = rateLimits;
     return {
       routes,
+      interceptors,
       agents,
       port: running.port,
       metricsPort,
@@ -148,6 +190,8 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
         health.shutdown();
         await running.close(graceMs);
         await metricsServer?.close();
+        await ownKeys.close();
+        await ownRateLimits.close();
         catalog.close();
         await cache?.close();
         await db.destroy();
@@ -157,16 +201,52 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
   } catch (error) {
     await server?.close(0);
     await metricsServer?.close();
+    await keys?.close();
+    await rateLimits?.close();
     await db.destroy();
     if (ownsTelemetry) await processTelemetry.shutdown();
     throw error;
   }
 }
 
-/** An in-memory LRU, in front of Redis when REDIS_URL is set; none when CACHE_TTL is 0. */
+/** An in-memory LRU bounded in entries and bytes, in front of Redis when REDIS_URL is set; none when CACHE_TTL is 0. */
 function createResponseCache(config: Config, logger: Logger): ResponseCache | undefined {
   if (config.cacheTtlSeconds <= 0) return undefined;
-  const near = createMemoryCache({ maxEntries: config.cacheMaxEntries });
+  const near = createMemoryCache({ maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes });
   if (config.redisUrl === undefined) return near;
   return createTieredCache(near, createRedisCache({ url: config.redisUrl, timeoutMs: config.cacheTimeoutMs, keyPrefix: config.redisKeyPrefix, logger }));
+}
+
+/** Rate-limit counters: in Redis when REDIS_URL is set (every router replica spends one budget), else in memory. */
+async function createRateLimitStore(config: Config, logger: Logger): Promise<RateLimitStore> {
+  if (config.redisUrl === undefined) return createMemoryRateLimitStore();
+  const redis = createRedisRateLimitStore({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger });
+  // Limits hold from the first request when Redis is up; when it is down the router starts anyway.
+  await redis.started;
+  return redis;
+}
+
+/** Says loudly, at start-up, what a port reachable from other machines leaves unprotected. */
+function warnAboutExposure(config: Config, keys: ApiKeyStore, logger: Logger): void {
+  if (!config.requireAuth && !keys.anyKeys()) {
+    logger.warn(
+      "inference is open to anyone who reaches the facade or the router: no API keys exist and IIR_REQUIRE_AUTH is not set; create one with `iir keys create --name NAME`",
+      { facadeHost: config.host, routerHost: config.routerHost },
+    );
+  }
+  if (isLoopbackHost(config.routerHost)) return;
+  if (config.tls === undefined) logger.warn("the router's port is reachable from other machines without TLS: set IIR_TLS_CERT and IIR_TLS_KEY (and IIR_TLS_CA for mutual TLS)", { routerHost: config.routerHost });
+  if (config.agentToken === undefined && config.tls?.ca === undefined) {
+    logger.warn("agents on other machines cannot join this router: set IIR_AGENT_TOKEN on the router and its agents (or use mutual TLS)", { routerHost: config.routerHost });
+  }
+}
+
+/** The router's client of one agent: TLS with the mesh's certificates for https:// agents, and the agent token. */
+function agentTransport(config: Config, baseUrl: string) {
+  const token = config.agentToken;
+  const presentToken: Interceptor = (next) => (request) => {
+    if (token !== undefined) request.header.set("authorization", `Bearer ${token}`);
+    return next(request);
+  };
+  return createMeshTransport(baseUrl, { tls: config.tls, interceptors: [presentToken] });
 }

@@ -13,6 +13,7 @@ const packages = grpc.loadPackageDefinition(definition);
 /** A unary method of a dynamically loaded grpc-js client. */
 type UnaryMethod = (
   request: object,
+  metadata: grpc.Metadata,
   callback: (error: grpc.ServiceError | null, response?: Record<string, unknown>) => void,
 ) => grpc.ClientUnaryCall;
 
@@ -28,11 +29,13 @@ export function clientFor(qualifiedName: string, address: string, options: grpc.
   return new constructor(address, grpc.credentials.createInsecure(), options) as unknown as DynamicClient;
 }
 
-/** Calls a unary method and resolves with its response, or rejects with grpc-js's ServiceError. */
-export function call(client: DynamicClient, method: string, request: object): Promise<Record<string, unknown>> {
+/** Calls a unary method with `headers` as metadata; resolves with its response, or rejects with grpc-js's ServiceError. */
+export function call(client: DynamicClient, method: string, request: object, headers: Readonly<Record<string, string>> = {}): Promise<Record<string, unknown>> {
   const unary = client[method] as UnaryMethod;
+  const metadata = new grpc.Metadata();
+  for (const [name, value] of Object.entries(headers)) metadata.set(name, value);
   return new Promise((resolve, reject) => {
-    unary.call(client, request, (error, response) => (error ? reject(error) : resolve(response ?? {})));
+    unary.call(client, request, metadata, (error, response) => (error ? reject(error) : resolve(response ?? {})));
   });
 }
 

@@ -8,6 +8,7 @@ import { createTelemetry, type Telemetry } from "../../services/common/telemetry
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { startFacade } from "../../facade/server.js";
 import { startRouter, type RunningRouter } from "../../services/router/server.js";
+import { testAdminToken } from "./admin.js";
 
 /** A whole all-in-one mesh on loopback ports chosen by the OS, as `iir all` runs it. */
 export interface TestMesh {
@@ -48,12 +49,13 @@ export async function startMesh(env: Record<string, string> = {}, options: TestM
     HEARTBEAT_INTERVAL: "1",
     // Tests of other features must see every request reach a backend; cache tests turn it on.
     CACHE_TTL: "0",
+    IIR_ADMIN_TOKEN: testAdminToken,
     ...env,
   });
   const logger = createLogger({ level: config.logLevel, name: "test", write: options.writeLog });
   const telemetry = await createTelemetry({ serviceName: "iir-test", spanExporter: options.spanExporter });
   const router = await startRouter(config, logger, telemetry);
-  const facade = await startFacade({ config, transport: createInProcessTransport(router.routes), logger, telemetry });
+  const facade = await startFacade({ config, transport: createInProcessTransport(router.routes, { interceptors: router.interceptors }), logger, telemetry });
   return {
     config,
     facadeUrl: `http://127.0.0.1:${facade.port}/v1`,

@@ -5,6 +5,7 @@ import type { ExecutionContext } from "ava";
 import { loadConfig } from "../../services/common/config.js";
 import { createLogger } from "../../services/common/logger.js";
 import { startRouter } from "../../services/router/server.js";
+import { testAdminToken } from "./admin.js";
 
 /**
  * The real router on a loopback port chosen by the OS, with a fresh SQLite registry and any further
@@ -17,6 +18,7 @@ export async function startTestRouter(t: ExecutionContext, env: Record<string, s
     SQLITE_DB_PATH: path.join(directory, "iir.db"),
     LOG_LEVEL: "silent",
     IIR_HOST: "127.0.0.1",
+    IIR_ADMIN_TOKEN: testAdminToken,
     ...env,
   });
   const router = await startRouter(config, createLogger({ level: config.logLevel, name: "test" }));

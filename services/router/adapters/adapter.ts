@@ -10,7 +10,10 @@ export interface ChatTarget {
   readonly backend: string;
   /** Provider type, e.g. "openai", "llm-d", "groq", "local". */
   readonly provider: string;
-  /** Base URL of the upstream API, e.g. `https://api.openai.com/v1` or `http://10.0.0.5:50061`. */
+  /**
+   * Base URL of the upstream API, e.g. `https://api.openai.com/v1` or `http://10.0.0.5:50061`. Never
+   * quoted in an error: it may hold credentials and names an internal address; messages name `backend`.
+   */
   readonly baseUrl: string;
   /** Secret for the upstream, read from the environment; never logged or echoed. */
   readonly apiKey: string | undefined;
@@ -18,6 +21,16 @@ export interface ChatTarget {
   readonly upstreamModel: string;
   /** Headers to send along to the upstream (the W3C trace context of the attempt's span); absent: none. */
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * The request fields that change billing or routing at the provider (controlled-request-fields.ts)
+   * which the model's registry entry lets through; absent or empty: none of them.
+   */
+  readonly allowedRequestFields?: readonly string[];
+  /**
+   * Where an operator fixes IIR's credentials for this upstream, for messages when the provider
+   * refuses them: a variable name (`EXTERNAL_OPENAI_KEY`) or a registry field, never the secret.
+   */
+  readonly credentialSource?: string;
 }
 
 /**

@@ -99,3 +99,14 @@ test("the table above covers every field of ChatParams but those left out on pur
   const fields = ChatParamsSchema.fields.map((field) => field.localName).filter((name) => !leftOut.includes(name));
   t.deepEqual(Object.keys(changes).sort(), fields.sort(), "a new ChatParams field needs a line in `changes` (or a reason to leave it out of the key)");
 });
+
+test("a client's own $typeName key in its JSON is a plain key: different extras never share a key", (t) => {
+  const keyOf = (logitBias: Record<string, number>) =>
+    cacheKeyFor(create(ChatParamsSchema, { model: "m", messages: [{ role: Role.USER, content: { case: "text", value: "hi" } }], extra: { $typeName: "x", logit_bias: logitBias } }));
+  t.not(keyOf({ "1": 100 }), keyOf({ "2": -100 }));
+  // A forged "message" inside the JSON is read as JSON too: read as a list, its length of 2e8 would
+  // exhaust the heap (the test would crash, not pass).
+  const forged = { a: { $typeName: "v", kind: { case: "listValue", value: { $typeName: "l", values: { length: 200_000_000 } } } } };
+  const key = cacheKeyFor(create(ChatParamsSchema, { model: "m", messages: [{ role: Role.USER, content: { case: "text", value: "hi" } }], extra: forged as never }));
+  t.regex(key, /^m:/);
+});

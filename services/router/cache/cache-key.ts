@@ -71,13 +71,10 @@ function canonicalField(field: FieldPlan, value: unknown, isRequestExtra: boolea
 
 /** One value of a field (the field itself, a list item or a map value). */
 function canonicalValue(field: FieldPlan, value: unknown, isRequestExtra: boolean): string {
-  if (field.message !== undefined) {
-    // Struct, Value and the wrappers arrive as plain JSON values, not as messages.
-    if (typeof value === "object" && value !== null && "$typeName" in value) {
-      return canonicalMessage(field.message, value as Record<string, unknown>, noFields);
-    }
-    return canonicalJson(value as JsonValue, isRequestExtra ? ignoredExtraFields : noFields);
-  }
+  // Struct, Value and ListValue hold plain JSON in protobuf-es, the client's own: decided by the
+  // field's type, never by the value, so a client's `$typeName` key is just a key.
+  if (field.json) return canonicalJson(value as JsonValue, isRequestExtra ? ignoredExtraFields : noFields);
+  if (field.message !== undefined) return canonicalMessage(field.message, value as Record<string, unknown>, noFields);
   return canonicalScalar(value);
 }
 
@@ -136,7 +133,11 @@ interface FieldPlan {
   readonly implicit: boolean;
   /** The plan of the message type this field (or its items or values) holds. */
   readonly message?: MessagePlan;
+  /** The field holds a JSON value (Struct, Value, ListValue). */
+  readonly json?: boolean;
 }
+
+const jsonTypes: ReadonlySet<string> = new Set(["google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"]);
 
 const plans = new Map<string, MessagePlan>();
 
@@ -159,8 +160,10 @@ function oneofPlan(oneof: DescOneof): ReadonlyMap<string, FieldPlan> {
 }
 
 function fieldPlan(field: DescField): FieldPlan {
-  const message = "message" in field && field.message !== undefined ? planOf(field.message) : undefined;
-  return { name: field.localName, kind: field.fieldKind, implicit: field.presence === FeatureSet_FieldPresence.IMPLICIT, ...(message !== undefined ? { message } : {}) };
+  const base = { name: field.localName, kind: field.fieldKind, implicit: field.presence === FeatureSet_FieldPresence.IMPLICIT };
+  const type = "message" in field ? field.message : undefined;
+  if (type === undefined) return base;
+  return jsonTypes.has(type.typeName) ? { ...base, json: true } : { ...base, message: planOf(type) };
 }
 
 const chatParamsPlan = planOf(ChatParamsSchema);

@@ -4,24 +4,24 @@ import { createChatResponseAssembler, partsFromChatResponse } from "../../common
 import { iterableOf } from "../../common/async-iterables.js";
 import { observeIterable } from "../../common/telemetry/observe-iterable.js";
 import { cacheKeyFor } from "./cache-key.js";
+import { cachePolicyFor, cacheScopeOf, type CachePolicy, type CachePolicyOptions, type CacheScope } from "./cache-policy.js";
 import type { ResponseCache } from "./response-cache.js";
 
 /** Response header telling the caller what the cache did: hit, miss or bypass. */
 export const cacheResultHeader = "iir-cache";
 
-/** The response cache and how long answers live in it. */
-export interface CacheSettings {
+/** The response cache, how long answers live in it and who shares them. */
+export interface CacheSettings extends CachePolicyOptions {
   readonly store: ResponseCache;
   /** 0 turns caching off. */
   readonly ttlSeconds: number;
+  /** Whose answers a request may get (CACHE_SCOPE); absent: `key`, each API key its own. */
+  readonly scope?: CacheScope;
   /** Told about every lookup's result, for metrics. */
   readonly onResult?: (result: CacheResult) => void;
 }
 
 export type CacheResult = "hit" | "miss" | "bypass";
-
-/** What a request asked of the cache: `Cache-Control: no-cache` skips the lookup, `no-store` skips both. */
-type Policy = { lookup: boolean; store: boolean };
 
 /** Wraps the router's answer paths with the response cache. */
 export interface CachedChat {
@@ -35,20 +35,22 @@ const cacheableReasons = new Set([FinishReason.STOP, FinishReason.LENGTH, Finish
 /**
  * Answers repeat requests from the cache and stores complete, successful answers: every choice
  * finished with stop, length or tool_calls. Errors, cancelled streams and content-filtered answers
- * are never stored. A hit on a stream is replayed as parts marked `cached`.
+ * are never stored, nor are sampling requests unless opted in (cache-policy.ts). Keys carry the
+ * caller's scope, so one API key never gets another's answer unless the scope is `global`. A hit on
+ * a stream is replayed as parts marked `cached`.
  */
 export function createCachedChat(settings: CacheSettings | undefined): CachedChat {
-  const policyOf = (context: HandlerContext): Policy => {
+  const policyOf = (params: ChatParams, context: HandlerContext): CachePolicy => {
     if (settings === undefined || settings.ttlSeconds <= 0) return { lookup: false, store: false };
-    const directives = (context.requestHeader.get("cache-control") ?? "").toLowerCase();
-    if (directives.includes("no-store")) return { lookup: false, store: false };
-    return { lookup: !directives.includes("no-cache"), store: true };
+    return cachePolicyFor(params, context, settings);
   };
+  const keyOf = (policy: CachePolicy, params: ChatParams, context: HandlerContext): string =>
+    policy.store ? `${cacheScopeOf(context, settings?.scope ?? "key")}:${cacheKeyFor(params)}` : "";
   const report = (context: HandlerContext, result: CacheResult) => {
     context.responseHeader.set(cacheResultHeader, result);
     settings?.onResult?.(result);
   };
-  const lookup = async (policy: Policy, key: string): Promise<ChatResponse | undefined> =>
+  const lookup = async (policy: CachePolicy, key: string): Promise<ChatResponse | undefined> =>
     policy.lookup && settings !== undefined ? (await settings.store.get(key))?.response : undefined;
   const store = async (key: string, response: ChatResponse) => {
     if (settings === undefined || !isCacheable(response)) return;
@@ -57,8 +59,8 @@ export function createCachedChat(settings: CacheSettings | undefined): CachedCha
 
   return {
     async chat(params, context, answer) {
-      const policy = policyOf(context);
-      const key = policy.store ? cacheKeyFor(params) : "";
+      const policy = policyOf(params, context);
+      const key = keyOf(policy, params, context);
       const hit = await lookup(policy, key);
       if (hit !== undefined) {
         report(context, "hit");
@@ -72,8 +74,8 @@ export function createCachedChat(settings: CacheSettings | undefined): CachedCha
       return response;
     },
     async chatStream(params, context, answer) {
-      const policy = policyOf(context);
-      const key = policy.store ? cacheKeyFor(params) : "";
+      const policy = policyOf(params, context);
+      const key = keyOf(policy, params, context);
       const hit = await lookup(policy, key);
       if (hit !== undefined) {
         report(context, "hit");

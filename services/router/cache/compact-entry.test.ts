@@ -44,7 +44,7 @@ test("answers of any other shape are not compacted", (t) => {
 });
 
 test("the memory cache answers the same whether it held an entry flat or whole", async (t) => {
-  const cache = createMemoryCache({ maxEntries: 10 });
+  const cache = createMemoryCache({ maxEntries: 10, maxBytes: 1024 * 1024 });
   const whole = withChange((copy) => (copy.choices[0]!.message!.extra = { refusal: "no" }));
   await cache.set("plain", { response: plain, expiresAt: Date.now() + 60_000 });
   await cache.set("whole", { response: whole, expiresAt: Date.now() + 60_000 });

@@ -21,9 +21,10 @@ const timedOut = Symbol("timed out");
 
 /**
  * The response cache in Redis, shared by every router. Answers are stored as protobuf binary
- * (base64) under `<prefix>cache:<model>:<hash>` with the TTL as expiry. Redis trouble never fails a
- * request: a command that errors or takes longer than timeoutMs is a miss, the outage is logged
- * once (and its end once), and the client reconnects by itself in the background.
+ * (base64) under `<prefix>cache:<scope>:<model>:<hash>` (scope: `key-<id>`, `open` or `global`, see
+ * cache-policy.ts) with the TTL as expiry. Redis trouble never fails a request: a command that
+ * errors or takes longer than timeoutMs is a miss, the outage is logged once (and its end once),
+ * and the client reconnects by itself in the background.
  */
 export function createRedisCache(options: RedisCacheOptions): ResponseCache {
   const prefix = `${options.keyPrefix ?? "iir:"}cache:`;

@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Insertable, Kysely, Selectable } from "kysely";
 import { ModelSchema, type Model } from "../../../gen/iir/registry/v1/registry_pb.js";
+import { redactUrlCredentialsIn } from "../../common/redact-url.js";
 import type { Database, ModelsTable } from "./schema.js";
 
 /** Finds one model by name, enabled or not. */
@@ -53,7 +54,8 @@ export function validateModel(model: Model): string[] {
   else if (model.name.trim() !== model.name) problems.push(`name must not start or end with spaces, got "${model.name}"`);
   if (model.provider.trim() === "") problems.push("provider must not be empty");
   if (model.baseUrl !== "" && !isHttpUrl(model.baseUrl)) {
-    problems.push(`base_url must be an http(s) URL, got "${model.baseUrl}"`);
+    // The refusal may be logged: credentials in the URL stay out of it.
+    problems.push(`base_url must be an http(s) URL, got "${redactUrlCredentialsIn(model.baseUrl)}"`);
   }
   if (!Number.isInteger(model.contextLength) || model.contextLength < 0) {
     problems.push(`context_length must be an integer >= 0, got ${model.contextLength}`);
@@ -66,7 +68,28 @@ export function validateModel(model: Model): string[] {
     if (fallback.trim() === "") problems.push(`fallbacks[${index}] must not be empty`);
     else if (fallback === model.name) problems.push(`fallbacks[${index}] must not name the model itself`);
   });
+  const keyProblem = apiKeyEnvProblem(model.apiKeyEnv);
+  if (keyProblem !== undefined) problems.push(keyProblem);
+  model.allowedRequestFields.forEach((field, index) => {
+    if (!requestFieldName.test(field)) problems.push(`allowed_request_fields[${index}] must be a request field name such as service_tier, got "${field}"`);
+    else if (model.allowedRequestFields.indexOf(field) !== index) problems.push(`allowed_request_fields[${index}] repeats "${field}"`);
+  });
   return problems;
+}
+
+// Provider keys live only in variables of this prefix, so a registry entry (which anyone with the
+// admin token can write) cannot make IIR send another secret of its environment to an upstream.
+const apiKeyVariable = /^EXTERNAL_[A-Za-z0-9_]+$/;
+const requestFieldName = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * Why a model's `api_key_env` may not name `variable`; undefined when it may (or is empty). Only
+ * `EXTERNAL_*` variables may hold provider keys: checked when an entry is written and again when it
+ * is used, so a hand-edited registry never makes IIR read another variable.
+ */
+export function apiKeyEnvProblem(variable: string): string | undefined {
+  if (variable === "" || apiKeyVariable.test(variable)) return undefined;
+  return `api_key_env must name an EXTERNAL_* environment variable (IIR reads provider keys from those alone), got "${variable}"`;
 }
 
 function isHttpUrl(value: string): boolean {

@@ -35,10 +35,11 @@ test("an exact registry match wins and uses its own base URL, upstream name and 
     provider: "openai",
     baseUrl: "http://10.1.2.3:9000/v1",
     upstreamModel: "gpt-4o-mini-2024-07-18",
-    apiKeyEnv: "TEAM_KEY",
+    apiKeyEnv: "EXTERNAL_TEAM_KEY",
+    allowedRequestFields: ["service_tier"],
     enabled: true,
   });
-  const [candidate, ...rest] = resolverWith([model], { TEAM_KEY: "secret-1", EXTERNAL_OPENAI_KEY: "other" }).resolve("openai/gpt-4o-mini");
+  const [candidate, ...rest] = resolverWith([model], { EXTERNAL_TEAM_KEY: "secret-1", EXTERNAL_OPENAI_KEY: "other" }).resolve("openai/gpt-4o-mini");
   t.is(rest.length, 0);
   t.is(candidate!.adapter, openAICompatible);
   t.deepEqual({ ...candidate!.target }, {
@@ -47,7 +48,39 @@ test("an exact registry match wins and uses its own base URL, upstream name and 
     baseUrl: "http://10.1.2.3:9000/v1",
     apiKey: "secret-1",
     upstreamModel: "gpt-4o-mini-2024-07-18",
+    allowedRequestFields: ["service_tier"],
+    credentialSource: "EXTERNAL_TEAM_KEY",
   });
+});
+
+test("a hand-edited entry naming a variable outside EXTERNAL_* is refused without reading it", (t) => {
+  const model = create(ModelSchema, { name: "leaky", provider: "openai", apiKeyEnv: "AWS_SECRET_ACCESS_KEY", enabled: true });
+  const read: string[] = [];
+  const config = loadConfig({ EXTERNAL_OPENAI_KEY: "k" });
+  const resolver = createRouteResolver({
+    findModel: (name) => (name === model.name ? model : undefined),
+    providers: config.providers,
+    adapters: new Map([["openai-compatible", openAICompatible]]),
+    secret: (variable) => {
+      read.push(variable);
+      return "would-leak";
+    },
+  });
+  const refused = codeOf(() => resolver.resolve("leaky"));
+  t.is(refused.code, Code.FailedPrecondition);
+  t.regex(refused.message, /model 'leaky' is misconfigured in the registry: api_key_env must name an EXTERNAL_\* environment variable/);
+  t.deepEqual(read, [], "the variable was never read");
+});
+
+test("targets say where an operator fixes the credentials, never what they are", (t) => {
+  const env = { EXTERNAL_OPENAI_KEY: "sk-1", GROQ_BASE_URL: "http://gq-user:gq-pass@127.0.0.1:1/v1", LLMD_ENDPOINT: "http://llm-d.local/v1" };
+  const inUrl = create(ModelSchema, { name: "proxied", provider: "llm-d", baseUrl: "http://u:p@10.0.0.9/v1", enabled: true });
+  const resolver = resolverWith([inUrl], env);
+  t.is(resolver.resolve("openai/gpt-4o")[0]!.target.credentialSource, "EXTERNAL_OPENAI_KEY");
+  t.is(resolver.resolve("groq/llama")[0]!.target.credentialSource, "the credentials in GROQ_BASE_URL");
+  t.is(resolver.resolve("llm-d/llama")[0]!.target.credentialSource, "EXTERNAL_LLMD_KEY (it is not set)");
+  t.is(resolver.resolve("proxied")[0]!.target.credentialSource, "the credentials in the base_url of registry model 'proxied'");
+  t.is(resolver.resolve("openai/gpt-4o")[0]!.target.allowedRequestFields, undefined, "provider naming allows no controlled field");
 });
 
 test("provider naming sends the rest of the name upstream with the provider's URL and key", (t) => {
@@ -58,14 +91,22 @@ test("provider naming sends the rest of the name upstream with the provider's UR
   t.is(candidate!.target.backend, "groq");
 });
 
-test("a provider without its key or URL names the variable to set", (t) => {
+test("a provider without its key or URL is NotFound to the client, naming the variable to set", (t) => {
   const resolver = resolverWith([], {});
   const missingKey = codeOf(() => resolver.resolve("openai/gpt-4o"));
-  t.is(missingKey.code, Code.FailedPrecondition);
+  t.is(missingKey.code, Code.NotFound);
   t.regex(missingKey.message, /EXTERNAL_OPENAI_KEY/);
   const missingUrl = codeOf(() => resolver.resolve("llm-d/llama"));
-  t.is(missingUrl.code, Code.FailedPrecondition);
+  t.is(missingUrl.code, Code.NotFound);
   t.regex(missingUrl.message, /LLMD_ENDPOINT/);
+});
+
+test("model-name suffixes that change billing at the provider are refused on provider names", (t) => {
+  const resolver = resolverWith([], { EXTERNAL_OPENROUTER_KEY: "sk-or", EXTERNAL_VENICE_KEY: "sk-v" });
+  t.is(codeOf(() => resolver.resolve("openrouter/openai/gpt-4o:online")).code, Code.InvalidArgument);
+  t.is(codeOf(() => resolver.resolve("openrouter/meta-llama/llama-3-8b:nitro")).code, Code.InvalidArgument);
+  t.is(codeOf(() => resolver.resolve("venice/llama-3.3-70b:enable_web_search=on")).code, Code.InvalidArgument);
+  t.is(resolver.resolve("openrouter/meta-llama/llama-3-8b:free")[0]?.target.upstreamModel, "meta-llama/llama-3-8b:free", "a model variant is not a billing switch");
 });
 
 test("llm-d needs no key", (t) => {

@@ -3,6 +3,7 @@ import type { Model } from "../../../gen/iir/registry/v1/registry_pb.js";
 import type { ProviderConfig } from "../../common/config.js";
 import type { ChatAdapter, ChatTarget } from "../adapters/adapter.js";
 import type { AgentDirectory } from "../agents/agent-directory.js";
+import { apiKeyEnvProblem } from "../registry/models.repository.js";
 
 /** One place a request may go: the adapter that speaks to it and where it is. */
 export interface RouteCandidate {
@@ -77,11 +78,24 @@ export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
         Code.FailedPrecondition,
       );
     }
+    // A hand-edited registry is refused here too, before the variable is read: only EXTERNAL_* hold provider keys.
+    const keyProblem = apiKeyEnvProblem(entry.apiKeyEnv);
+    if (keyProblem !== undefined) {
+      throw new ConnectError(`model '${entry.name}' is misconfigured in the registry: ${keyProblem}`, Code.FailedPrecondition);
+    }
     const apiKey = entry.apiKeyEnv ? deps.secret(entry.apiKeyEnv) : provider?.apiKey;
     if (entry.apiKeyEnv && !apiKey) {
       throw new ConnectError(`model '${entry.name}' needs an API key: set ${entry.apiKeyEnv}`, Code.FailedPrecondition);
     }
-    return candidate(entry.provider, { backend: entry.provider, provider: entry.provider, baseUrl, apiKey, upstreamModel: entry.upstreamModel || entry.name });
+    return candidate(entry.provider, {
+      backend: entry.provider,
+      provider: entry.provider,
+      baseUrl,
+      apiKey,
+      upstreamModel: entry.upstreamModel || entry.name,
+      allowedRequestFields: entry.allowedRequestFields,
+      credentialSource: registryCredentialSource(entry, provider, baseUrl),
+    });
   };
 
   const fromProviderName = (model: string): RouteCandidate | undefined => {
@@ -89,18 +103,25 @@ export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
     if (slash <= 0 || slash === model.length - 1) return undefined;
     const provider = providerNamed(deps.providers, model.slice(0, slash));
     if (!provider) return undefined;
-    if (!provider.baseUrl) {
-      throw new ConnectError(`provider '${provider.name}' is not configured: set ${provider.baseUrlVariable}`, Code.FailedPrecondition);
+    // Not configured here: to the client that model does not exist (a 503 would have SDKs retry it).
+    if (!provider.baseUrl) throw notConfigured(model, provider.name, provider.baseUrlVariable);
+    // Credentials in the base URL (a proxy's user and password) are a key too: they go as Basic.
+    if (provider.keyRequired && !provider.apiKey && !hasUserInfo(provider.baseUrl)) throw notConfigured(model, provider.name, provider.apiKeyVariable);
+    const suffix = Object.hasOwn(controlledSuffixes, provider.name) ? controlledSuffixes[provider.name]!.exec(model) : null;
+    if (suffix !== null) {
+      throw new ConnectError(
+        `The model name suffix '${suffix[0]}' changes billing or routing at ${provider.name}; an administrator can register a model whose upstream_model has it.`,
+        Code.InvalidArgument,
+      );
     }
-    if (provider.keyRequired && !provider.apiKey) {
-      throw new ConnectError(`provider '${provider.name}' is not configured: set ${provider.apiKeyVariable}`, Code.FailedPrecondition);
-    }
+    // No registry entry: none of the provider's controlled request fields are allowed.
     return candidate(provider.name, {
       backend: provider.name,
       provider: provider.name,
       baseUrl: provider.baseUrl,
       apiKey: provider.apiKey,
       upstreamModel: model.slice(slash + 1),
+      credentialSource: providerCredentialSource(provider, provider.baseUrl),
     });
   };
 
@@ -141,6 +162,41 @@ export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
       return candidates;
     },
   };
+}
+
+/** Where an operator fixes the credentials of a registry entry's provider (never their value). */
+function registryCredentialSource(entry: Model, provider: ProviderConfig | undefined, baseUrl: string): string {
+  if (entry.apiKeyEnv) return entry.apiKeyEnv;
+  if (entry.baseUrl && !provider?.apiKey && hasUserInfo(entry.baseUrl)) return `the credentials in the base_url of registry model '${entry.name}'`;
+  if (provider !== undefined) return providerCredentialSource(provider, baseUrl);
+  return `the api_key_env of registry model '${entry.name}' (none is set)`;
+}
+
+/** Where an operator fixes a configured provider's credentials: its key variable, or the user and password in its base URL. */
+function providerCredentialSource(provider: ProviderConfig, baseUrl: string): string {
+  if (provider.apiKey) return provider.apiKeyVariable;
+  if (hasUserInfo(baseUrl)) return `the credentials in ${provider.baseUrlVariable}`;
+  return `${provider.apiKeyVariable} (it is not set)`;
+}
+
+function hasUserInfo(url: string): boolean {
+  try {
+    const parsed = new URL(url);
+    return parsed.username !== "" || parsed.password !== "";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Model-name suffixes that, like the controlled request fields, change billing or routing at the
+ * provider: OpenRouter's web search (`:online`) and provider sorting shortcuts, Venice's inline
+ * parameters (`model:enable_web_search=on`). Only a registry entry's upstream_model may carry them.
+ */
+const controlledSuffixes: Readonly<Record<string, RegExp>> = { openrouter: /:(online|nitro|floor|exacto)$/, venice: /:[^:/]*=[^:/]*$/ };
+
+function notConfigured(model: string, provider: string, variable: string): ConnectError {
+  return new ConnectError(`The model '${model}' is not available: provider '${provider}' is not configured on this gateway (${variable} is not set).`, Code.NotFound);
 }
 
 function modelNotFound(model: string, reason: string): ConnectError {

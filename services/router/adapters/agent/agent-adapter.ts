@@ -1,7 +1,8 @@
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { InferenceService, type ChatParams, type ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
-import { findUpstreamError, upstreamConnectError } from "../../../common/errors.js";
+import { describeNodeError, findGatewayError, findUpstreamError, gatewayConnectError, upstreamConnectError } from "../../../common/errors.js";
+import { redactAddresses } from "../../../common/redact-url.js";
 import type { ChatAdapter, ChatTarget } from "../adapter.js";
 
 /** Settings of the agent adapter. */
@@ -59,7 +60,11 @@ export function createAgentAdapter(options: AgentAdapterOptions): ChatAdapter {
   };
 }
 
-/** The agent's own errors pass through; a broken connection (or a crash) names the agent that failed and may be retried elsewhere. */
+/**
+ * The agent's own errors pass through; a broken connection (or a crash) names the agent that failed,
+ * by id and never by address, and may be retried elsewhere. An agent refusing the router's
+ * credentials is the gateway's fault, never the client's 401 or 403.
+ */
 function agentFailure(error: unknown, target: ChatTarget): ConnectError {
   const connectError = ConnectError.from(error);
   // Only retry-after travels on: the rest of the received metadata are the agent's own response
@@ -70,8 +75,22 @@ function agentFailure(error: unknown, target: ChatTarget): ConnectError {
   // Rebuilt rather than rethrown: details received over the wire must be re-encoded to travel on.
   const upstream = findUpstreamError(connectError);
   if (upstream !== undefined) return upstreamConnectError(connectError.code, upstream);
-  if (connectError.code === Code.Unavailable || connectError.code === Code.Internal || connectError.code === Code.Unknown) {
-    return new ConnectError(`agent ${target.backend} at ${target.baseUrl} failed: ${connectError.rawMessage}`, Code.Unavailable, metadata);
+  const gateway = findGatewayError(connectError);
+  if (gateway !== undefined) return gatewayConnectError(connectError.code, connectError.rawMessage, gateway, metadata);
+  if (connectError.code === Code.Canceled) return new ConnectError(connectError.rawMessage, Code.Canceled, metadata);
+  // The transport's own failure (refused, reset, unresolvable) carries the Node error that caused
+  // it, whose message names the agent's address: described by its code alone.
+  const transportFailure = describeNodeError(connectError.cause);
+  if (transportFailure !== undefined) {
+    const code = connectError.code === Code.DeadlineExceeded ? Code.DeadlineExceeded : Code.Unavailable;
+    return new ConnectError(`agent ${target.backend} failed: ${transportFailure}`, code, metadata);
   }
-  return new ConnectError(connectError.rawMessage, connectError.code, metadata);
+  if (connectError.code === Code.Unauthenticated || connectError.code === Code.PermissionDenied) {
+    return gatewayConnectError(Code.Unavailable, `agent ${target.backend} refused the router's credentials`, { httpStatus: 502, type: "upstream_error", code: "upstream_auth_error" }, metadata);
+  }
+  const message = redactAddresses(connectError.rawMessage);
+  if (connectError.code === Code.Unavailable || connectError.code === Code.Internal || connectError.code === Code.Unknown) {
+    return new ConnectError(`agent ${target.backend} failed: ${message}`, Code.Unavailable, metadata);
+  }
+  return new ConnectError(message, connectError.code, metadata);
 }

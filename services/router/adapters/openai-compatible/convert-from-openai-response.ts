@@ -8,21 +8,24 @@ import {
   type Choice,
   type Message,
 } from "../../../../gen/iir/inference/v1/inference_pb.js";
+import type { ChatTarget } from "../adapter.js";
 import { usageFromOpenAI } from "./convert-openai-usage.js";
 import { isRecord, stringOr, type JsonRecord } from "./json-guards.js";
 import { finishReasonFromOpenAI } from "./map-openai-finish-reason.js";
 import { connectErrorFromUpstreamEvent, isUpstreamErrorEvent } from "./openai-error.js";
+import { upstreamErrorContext } from "./upstream-secrets.js";
 
 export { createOpenAIStreamState, type OpenAIStreamState } from "./openai-stream-state.js";
 
 
-const rolesByName: Readonly<Record<string, Role>> = {
-  system: Role.SYSTEM,
-  developer: Role.DEVELOPER,
-  user: Role.USER,
-  assistant: Role.ASSISTANT,
-  tool: Role.TOOL,
-};
+// A Map: an upstream's role string ("constructor"…) must never find a property of Object.prototype.
+const rolesByName: ReadonlyMap<string, Role> = new Map([
+  ["system", Role.SYSTEM],
+  ["developer", Role.DEVELOPER],
+  ["user", Role.USER],
+  ["assistant", Role.ASSISTANT],
+  ["tool", Role.TOOL],
+]);
 
 // Fields of an answer message that have a typed home; every other field travels in `extra`.
 const typedMessageFields = new Set(["role", "content", "tool_calls"]);
@@ -31,12 +34,12 @@ const typedMessageFields = new Set(["role", "content", "tool_calls"]);
  * The contract's response for an OpenAI `chat.completion` body. The shape is checked, not trusted:
  * anything that is not a completion (or an error sent with a 200) becomes Unavailable, so the router
  * may try another backend. Message fields without a typed home (refusal, annotations,
- * reasoning_content…) are kept in `message.extra`. `apiKey`, when given, is blanked out of an error's
- * message should the upstream echo it.
+ * reasoning_content…) are kept in `message.extra`. IIR's credentials for the target are blanked out
+ * of an error's message should the upstream echo them.
  */
-export function chatResponseFromOpenAI(json: unknown, backend: string, provider: string = backend, apiKey?: string): ChatResponse {
+export function chatResponseFromOpenAI(json: unknown, target: ChatTarget): ChatResponse {
   if (!isRecord(json)) throw malformed("the body is not a JSON object");
-  if (isUpstreamErrorEvent(json)) throw connectErrorFromUpstreamEvent(json, provider, apiKey);
+  if (isUpstreamErrorEvent(json)) throw connectErrorFromUpstreamEvent(json, upstreamErrorContext(target));
   if (!Array.isArray(json.choices)) throw malformed("choices is not a list");
   const choices = json.choices.map((choice: unknown, position: number): Choice => {
     if (!isRecord(choice) || !isRecord(choice.message)) throw malformed(`choices[${position}] has no message`);
@@ -56,7 +59,7 @@ export function chatResponseFromOpenAI(json: unknown, backend: string, provider:
     model: stringOr(json.model, ""),
     choices,
     usage: usageFromOpenAI(json.usage),
-    backend,
+    backend: target.backend,
     cached: false,
   };
 }
@@ -71,7 +74,7 @@ function messageFromOpenAI(message: JsonRecord): Message {
   }
   return {
     $typeName: "iir.inference.v1.Message",
-    role: rolesByName[stringOr(message.role, "assistant")] ?? Role.ASSISTANT,
+    role: rolesByName.get(stringOr(message.role, "assistant")) ?? Role.ASSISTANT,
     content:
       typeof content === "string"
         ? { case: "text", value: content }

@@ -15,19 +15,34 @@ import type {
   OpenAIToolCall,
   OpenAIToolChoice,
 } from "../../../common/openai-types.js";
+import type { ChatTarget } from "../adapter.js";
+import { withoutControlledFields } from "./controlled-request-fields.js";
 
 // Indexed by the Role enum's numbers; index 0 (UNSPECIFIED) has no OpenAI role.
 const openAIRoles: readonly (OpenAIRole | undefined)[] = [undefined, "system", "developer", "user", "assistant", "tool"];
 
+/** What the translation needs of the target: the model the upstream knows, and the request-field policy. */
+export type RequestTarget = Pick<ChatTarget, "upstreamModel" | "provider" | "allowedRequestFields">;
+
+/** A translated request, and the controlled fields left out of it (for the log). */
+export interface TranslatedRequest {
+  readonly request: OpenAIChatRequest;
+  /** Controlled fields (controlled-request-fields.ts) the client sent but the registry entry does not allow. */
+  readonly droppedFields: readonly string[];
+}
+
 /**
  * The OpenAI chat completions body for a request. Typed fields are mapped one by one; fields without
- * a typed home (`params.extra`, `message.extra`) are merged in untouched, and a typed field always
- * wins over an extra of the same name. Unset optional fields are left out entirely, so the upstream
- * applies its own defaults. When streaming, usage is always requested: the router needs it even
- * when the client did not ask (the facade decides what the client sees).
+ * a typed home (`params.extra`, `message.extra`) are merged in untouched, except the provider's
+ * controlled fields the model's registry entry does not allow, and a typed field always wins over an
+ * extra of the same name. Unset optional fields are left out entirely, so the upstream applies its
+ * own defaults. When streaming, usage is always requested: the router needs it even when the client
+ * did not ask (the facade decides what the client sees).
  */
-export function chatParamsToOpenAIRequest(params: ChatParams, upstreamModel: string, stream: boolean): OpenAIChatRequest {
-  const extra = params.extra;
+export function chatParamsToOpenAIRequest(params: ChatParams, target: RequestTarget, stream: boolean): TranslatedRequest {
+  const filtered = params.extra === undefined ? undefined : withoutControlledFields(params.extra, target.provider, target.allowedRequestFields);
+  const extra = filtered?.extra;
+  const upstreamModel = target.upstreamModel;
   const request: OpenAIChatRequest =
     extra === undefined
       ? { model: upstreamModel, messages: params.messages.map(messageToOpenAI) }
@@ -60,7 +75,7 @@ export function chatParamsToOpenAIRequest(params: ChatParams, upstreamModel: str
         : { type: responseFormat.type, json_schema: responseFormat.jsonSchema };
   }
   if (params.user !== "") request.user = params.user;
-  return request;
+  return { request, droppedFields: filtered?.dropped ?? [] };
 }
 
 /** One message; `message.extra` (refusal, audio…) is merged first so typed fields win. */

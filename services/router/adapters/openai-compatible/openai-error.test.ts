@@ -1,13 +1,16 @@
 import test from "ava";
 import { Code } from "@connectrpc/connect";
-import { findUpstreamError } from "../../../common/errors.js";
+import { findGatewayError, findUpstreamError } from "../../../common/errors.js";
 import { connectErrorFromUpstreamEvent, connectErrorFromUpstreamResponse, isUpstreamErrorEvent } from "./openai-error.js";
+import { upstreamErrorContext, type UpstreamErrorContext } from "./upstream-secrets.js";
 
 const apiKey = "sk-fake-test-key-000000";
+const plain: UpstreamErrorContext = { provider: "p", secrets: [] };
+const keyed = upstreamErrorContext({ provider: "p", apiKey, baseUrl: "https://api.example.com/v1", credentialSource: "EXTERNAL_P_KEY" });
 
 test("OpenAI's error body keeps message, type, param and code; the status picks the Connect code", (t) => {
   const body = JSON.stringify({ error: { message: "Invalid 'temperature'", type: "invalid_request_error", param: "temperature", code: "invalid_value" } });
-  const error = connectErrorFromUpstreamResponse(400, body, "openai");
+  const error = connectErrorFromUpstreamResponse(400, body, { provider: "openai", secrets: [] });
   t.is(error.code, Code.InvalidArgument);
   t.is(error.rawMessage, "Invalid 'temperature'");
   t.deepEqual(
@@ -19,8 +22,6 @@ test("OpenAI's error body keeps message, type, param and code; the status picks 
 test("statuses map to the codes of the error table", (t) => {
   const cases: [number, Code][] = [
     [400, Code.InvalidArgument],
-    [401, Code.Unauthenticated],
-    [403, Code.PermissionDenied],
     [404, Code.NotFound],
     [408, Code.DeadlineExceeded],
     [413, Code.InvalidArgument],
@@ -32,9 +33,21 @@ test("statuses map to the codes of the error table", (t) => {
     [504, Code.DeadlineExceeded],
   ];
   for (const [status, code] of cases) {
-    const error = connectErrorFromUpstreamResponse(status, '{"error":{"message":"m"}}', "p");
+    const error = connectErrorFromUpstreamResponse(status, '{"error":{"message":"m"}}', plain);
     t.is(error.code, code, `HTTP ${status}`);
     t.is(findUpstreamError(error)?.httpStatus, status);
+  }
+});
+
+test("a provider's 401 or 403 is the gateway's 502 upstream_auth_error naming the provider and the variable, never its text", (t) => {
+  for (const status of [401, 403]) {
+    const body = JSON.stringify({ error: { message: `Incorrect API key provided: ${apiKey.slice(0, 6)}***0000.`, type: "invalid_request_error", code: "invalid_api_key" } });
+    const error = connectErrorFromUpstreamResponse(status, body, keyed);
+    t.is(error.code, Code.Unavailable, "Unavailable, so the router tries the next candidate");
+    t.like(findGatewayError(error), { httpStatus: 502, type: "upstream_error", code: "upstream_auth_error", param: "" });
+    t.is(findUpstreamError(error), undefined, "the provider's own error does not travel");
+    t.regex(error.rawMessage, new RegExp(`^The provider 'p' refused IIR's credentials .*HTTP ${status}.*An operator should check EXTERNAL_P_KEY\\.$`));
+    t.false(error.rawMessage.includes("Incorrect API key"));
   }
 });
 
@@ -48,28 +61,38 @@ test("looser error shapes other servers use still give the provider's message", 
     ["", "upstream answered HTTP 503"],
     ["{not json", "{not json"],
   ];
-  for (const [body, message] of shapes) t.is(connectErrorFromUpstreamResponse(503, body, "p").rawMessage, message, body);
-  t.is(findUpstreamError(connectErrorFromUpstreamResponse(400, shapes[2]![0], "gemini"))?.code, "400", "a numeric code becomes its digits");
+  for (const [body, message] of shapes) t.is(connectErrorFromUpstreamResponse(503, body, plain).rawMessage, message, body);
+  t.is(findUpstreamError(connectErrorFromUpstreamResponse(400, shapes[2]![0], { provider: "gemini", secrets: [] }))?.code, "400", "a numeric code becomes its digits");
 });
 
 test("an HTML page is quoted but cut to a bounded length", (t) => {
   const page = `<html><body>${"<p>noise</p>".repeat(1000)}</body></html>`;
-  const error = connectErrorFromUpstreamResponse(502, page, "p");
+  const error = connectErrorFromUpstreamResponse(502, page, plain);
   t.true(error.rawMessage.startsWith("<html><body><p>noise</p>"));
   t.true(error.rawMessage.length <= 2001);
   t.true(error.rawMessage.endsWith("…"));
 });
 
 test("the upstream's key is blanked out of the message, also right where the message is cut", (t) => {
-  const echoed = connectErrorFromUpstreamResponse(401, JSON.stringify({ error: { message: `Incorrect API key provided: ${apiKey}.` } }), "p", apiKey);
-  t.is(echoed.rawMessage, "Incorrect API key provided: [redacted].");
-  t.is(findUpstreamError(echoed)?.message, "Incorrect API key provided: [redacted].");
+  const echoed = connectErrorFromUpstreamResponse(429, JSON.stringify({ error: { message: `Quota of ${apiKey} exceeded.` } }), keyed);
+  t.is(echoed.rawMessage, "Quota of [redacted] exceeded.");
+  t.is(findUpstreamError(echoed)?.message, "Quota of [redacted] exceeded.");
 
-  const atTheCut = connectErrorFromUpstreamResponse(500, `${"x".repeat(1995)}${apiKey}`, "p", apiKey);
+  const atTheCut = connectErrorFromUpstreamResponse(500, `${"x".repeat(1995)}${apiKey}`, keyed);
   t.false(atTheCut.rawMessage.includes(apiKey.slice(0, 5)), "no prefix of the key survives the cut");
 
-  const event = connectErrorFromUpstreamEvent({ error: { message: `bad key ${apiKey}` } }, "p", apiKey);
+  const event = connectErrorFromUpstreamEvent({ error: { message: `bad key ${apiKey}`, type: "server_error" } }, keyed);
   t.is(event.rawMessage, "bad key [redacted]");
+});
+
+test("Basic credentials of the base URL, encoded or decoded, are blanked out too", (t) => {
+  const context = upstreamErrorContext({ provider: "p", apiKey: undefined, baseUrl: "http://proxy-user:pr0xy-pa55word@10.0.0.5:8080/v1" });
+  const basic = Buffer.from("proxy-user:pr0xy-pa55word").toString("base64");
+  const body = `denied: Authorization: Basic ${basic} (proxy-user:pr0xy-pa55word)`;
+  const error = connectErrorFromUpstreamResponse(502, body, context);
+  t.false(error.rawMessage.includes(basic));
+  t.false(error.rawMessage.includes("pr0xy-pa55word"));
+  t.regex(error.rawMessage, /^denied: Authorization: Basic \[redacted\]/);
 });
 
 test("error events mid-stream: a numeric code is the HTTP status, else the type picks the code", (t) => {
@@ -79,16 +102,31 @@ test("error events mid-stream: a numeric code is the HTTP status, else the type 
     [{ error: { message: "m", type: "invalid_request_error" } }, Code.InvalidArgument, 400],
     [{ error: { message: "m", type: "invalid_request_error", code: "context_length_exceeded" } }, Code.InvalidArgument, 400],
     [{ error: { message: "m", type: "tokens", code: "rate_limit_exceeded" } }, Code.ResourceExhausted, 429],
-    [{ error: { message: "m", type: "authentication_error" } }, Code.Unauthenticated, 401],
     [{ error: { message: "m", type: "server_error" } }, Code.Unavailable, 503],
   ];
   for (const [event, code, httpStatus] of cases) {
-    const error = connectErrorFromUpstreamEvent(event, "p");
+    const error = connectErrorFromUpstreamEvent(event, plain);
     t.is(error.code, code, JSON.stringify(event));
     t.is(findUpstreamError(error)?.httpStatus, httpStatus, JSON.stringify(event));
     t.is(error.rawMessage, "m");
   }
-  t.is(connectErrorFromUpstreamEvent({ error: {} }, "p").rawMessage, "upstream error");
+  t.is(connectErrorFromUpstreamEvent({ error: {} }, plain).rawMessage, "upstream error");
+});
+
+test("an authentication or permission error mid-stream is the gateway's upstream_auth_error too", (t) => {
+  const events: unknown[] = [
+    { error: { message: "m", code: 401 } },
+    { error: { message: "m", code: "403" } },
+    { error: { message: "m", type: "authentication_error" } },
+    { error: { message: "m", type: "invalid_request_error", code: "invalid_api_key" } },
+    { error: { message: "m", type: "permission_error" } },
+  ];
+  for (const event of events) {
+    const error = connectErrorFromUpstreamEvent(event, keyed);
+    t.is(error.code, Code.Unavailable, JSON.stringify(event));
+    t.like(findGatewayError(error), { httpStatus: 502, code: "upstream_auth_error" }, JSON.stringify(event));
+    t.not(error.rawMessage, "m");
+  }
 });
 
 test("only a present, non-null error field makes a chunk an error event", (t) => {

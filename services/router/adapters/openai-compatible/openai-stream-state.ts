@@ -6,6 +6,7 @@ import { usageFromOpenAI } from "./convert-openai-usage.js";
 import { countOf, isRecord, type JsonRecord } from "./json-guards.js";
 import { finishReasonFromOpenAI } from "./map-openai-finish-reason.js";
 import { connectErrorFromUpstreamEvent, isUpstreamErrorEvent } from "./openai-error.js";
+import { upstreamErrorContext } from "./upstream-secrets.js";
 
 /**
  * What one streamed request has seen so far, and the translation of each upstream
@@ -92,7 +93,7 @@ class OpenAIChunkTranslator implements OpenAIStreamState {
 
   partsFromChunk(chunk: unknown): ChatStreamResponse[] {
     if (!isRecord(chunk)) throw malformed("a stream chunk is not a JSON object");
-    if (isUpstreamErrorEvent(chunk)) throw connectErrorFromUpstreamEvent(chunk, this.target.provider, this.target.apiKey);
+    if (isUpstreamErrorEvent(chunk)) throw connectErrorFromUpstreamEvent(chunk, upstreamErrorContext(this.target));
     if (typeof chunk.model === "string" && chunk.model !== "") this.model = chunk.model;
     const parts: ChatStreamResponse[] = [];
     const choices = chunk.choices;

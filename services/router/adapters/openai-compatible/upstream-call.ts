@@ -1,11 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ChatResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
-import { connectErrorFromNodeError } from "../../../common/errors.js";
+import { connectErrorFromNodeError, nodeErrorCode } from "../../../common/errors.js";
 import type { ChatTarget } from "../adapter.js";
 import { chatResponseFromOpenAI } from "./convert-from-openai-response.js";
 import { Http1TimeoutError, type Http1Handlers, type Http1Pool, type Http1Request, type Http1ResponseHead } from "./http1-pool.js";
 import { connectErrorFromUpstreamResponse } from "./openai-error.js";
 import { endpointOf, requestHead, type Endpoint } from "./upstream-request-head.js";
+import { redactSecrets, upstreamErrorContext } from "./upstream-secrets.js";
 
 // Error bodies are read only to quote the provider; a runaway body stops here.
 const maximumErrorBodyBytes = 64 * 1024;
@@ -84,7 +85,7 @@ export abstract class UpstreamCall implements Http1Handlers {
       return;
     }
     const text = Buffer.concat(this.errorBody, this.errorSize).toString("utf8");
-    const error = connectErrorFromUpstreamResponse(this.errorStatus, text, this.target.provider, this.target.apiKey);
+    const error = connectErrorFromUpstreamResponse(this.errorStatus, text, upstreamErrorContext(this.target));
     // The facade answers a 429 with the provider's own Retry-After, read from the error's metadata.
     const retryAfter = this.errorHeaders?.["retry-after"];
     if (retryAfter !== undefined && retryAfter !== "") error.metadata.set("retry-after", retryAfter);
@@ -185,7 +186,7 @@ export class AnswerBody {
     } catch {
       throw new ConnectError(`${target.provider} upstream returned malformed response: the body is not JSON`, Code.Unavailable);
     }
-    return chatResponseFromOpenAI(json, target.backend, target.provider, target.apiKey);
+    return chatResponseFromOpenAI(json, target);
   }
 }
 
@@ -194,14 +195,23 @@ export function tooLarge(target: ChatTarget): ConnectError {
   return new ConnectError(`${target.provider} upstream answer is larger than ${maximumAnswerBytes} bytes`, Code.Unavailable);
 }
 
-/** One Connect error for whatever went wrong talking to the upstream. */
+/**
+ * One Connect error for whatever went wrong talking to the upstream. Messages name the provider,
+ * never the base URL: it may carry credentials (`https://user:secret@host`) and names an address.
+ */
 export function upstreamFailure(error: unknown, target: ChatTarget, signal: AbortSignal): ConnectError {
   if (error instanceof ConnectError) return error;
   if (signal.aborted) return new ConnectError("the client canceled the request", Code.Canceled);
-  const nodeCode = (error as { code?: unknown } | undefined)?.code;
+  const nodeCode = nodeErrorCode(error);
   // A socket cut while the body streams: the upstream dropped us mid-answer.
   if (nodeCode === "ECONNRESET" || (error as Error | undefined)?.message === "aborted") {
     return new ConnectError(`${target.provider} upstream dropped the connection mid-answer`, Code.Unavailable);
   }
-  return connectErrorFromNodeError(error, `${target.provider} upstream at ${target.baseUrl} is unreachable`);
+  // Without a Node code the error is the HTTP client's own (a malformed response): its words are
+  // ours, and what it quotes of the upstream's bytes is redacted like any upstream text.
+  if (nodeCode === undefined && error instanceof Error && error.name === "Error") {
+    const reason = redactSecrets(error.message, upstreamErrorContext(target).secrets);
+    return new ConnectError(`${target.provider}: ${reason}`, Code.Unavailable);
+  }
+  return connectErrorFromNodeError(error, `${target.provider} upstream is unreachable`);
 }

@@ -103,7 +103,8 @@ for (const marked of [false, true]) {
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
     await Promise.race([new Promise((resolve) => session.once("close", resolve)), new Promise((resolve) => setTimeout(resolve, 5000))]);
-    t.true(state.goaway !== undefined, `GOAWAY after ${opened} streams opened and reset`);
+    // nghttp2 answers with GOAWAY, or closes at once a session whose streams it keeps refusing.
+    t.true(state.goaway !== undefined || state.closed, `cut off after ${opened} streams opened and reset`);
     t.true(opened < 20_000, `the router gave up on the client after ${opened} streams`);
     session.destroy();
     t.true(await stillServes(router.url));
@@ -173,26 +174,27 @@ test("200 streams of 4 MiB bodies on one connection stay within the connection's
     EXTERNAL_OPENAI_KEY: "sk-test",
     CACHE_TTL: "0",
   });
+  t.timeout(180_000);
   const before = router.rss();
   const { session } = await openSession(router.url);
   const body = chatRequestOf(4 * mebibyte - 64);
+  // Each stream ends reset for the budget, or with its whole body taken by the router: the calls
+  // admitted then wait on the silent upstream, holding their requests.
   const outcomes = await Promise.all(
     Array.from({ length: 200 }, () =>
       new Promise<string>((resolve) => {
         const stream = session.request(grpcHeaders);
         stream.on("error", () => undefined);
-        stream.on("response", () => resolve("answered"));
         stream.on("close", () => resolve(stream.rstCode === NGHTTP2_ENHANCE_YOUR_CALM ? "over budget" : `closed ${stream.rstCode}`));
-        stream.end(body);
-        // Admitted calls wait on the silent upstream: give up on them once the others are settled.
-        setTimeout(() => resolve("held"), 15_000).unref();
+        stream.end(body, () => resolve("admitted"));
       }),
     ),
   );
   const growth = router.rss() - before;
-  const overBudget = outcomes.filter((outcome) => outcome === "over budget").length;
+  const admitted = outcomes.filter((outcome) => outcome === "admitted").length;
   session.destroy();
-  t.true(overBudget >= 180, `streams reset for the budget: ${overBudget} of 200 (${JSON.stringify(count(outcomes))})`);
+  t.is(admitted + outcomes.filter((outcome) => outcome === "over budget").length, 200, JSON.stringify(count(outcomes)));
+  t.true(admitted <= budget / (4 * mebibyte) + 1, `${admitted} bodies of 4 MiB held at once within a budget of 16 MiB`);
   // Connect holds a body twice while it reads it (the chunks and the joined message), and its text once parsed.
   t.true(growth < 4 * budget + 64 * mebibyte, `router memory grew ${Math.round(growth / mebibyte)} MiB for 800 MiB sent`);
   t.true(await stillServes(router.url));

@@ -1,10 +1,11 @@
 import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import * as grpc from "@grpc/grpc-js";
 import { ChatParamsSchema, ChatRequestSchema, Role } from "../../gen/iir/inference/v1/inference_pb.js";
 
 /**
- * Binary ChatRequests for fuzzing the router over gRPC, including ones no protobuf library would
- * write (protobuf-es overflows the call stack encoding a Struct a thousand levels deep), and a
+ * Binary ChatRequests for fuzzing the router over gRPC, including ones protobuf-es's message
+ * encoder cannot write (it overflows the call stack encoding a Struct a thousand levels deep), and a
  * grpc-js client that sends bytes as they are.
  */
 
@@ -23,74 +24,57 @@ export function encodeChatRequest(params: ParamsInit): Buffer {
 
 /**
  * A ChatRequest whose `params.extra` (or, with `inMessage`, `params.messages[0].extra`) is a Struct
- * nested `levels` deep: `{"a":{"a":…{}}}`, written by hand, inside out, in one buffer.
+ * nested `levels` deep: `{"a":{"a":…{}}}`. Built with protobuf-es's own BinaryWriter, since its
+ * message encoder recurses and overflows the call stack at such depths.
  */
 export function deepStructRequest(model: string, levels: number, inMessage: boolean): Buffer {
   const struct = deepStruct(levels);
+  const writer = new BinaryWriter().tag(1, WireType.LengthDelimited).fork();
   if (inMessage) {
-    const message = concat([[0x08, Role.USER, 0x12, 0x02, 0x68, 0x69], fieldHeader(7, struct.length), struct]);
-    const params = concat([encodeParams({ model, maxTokens: 1 }), fieldHeader(2, message.length), message]);
-    return concat([fieldHeader(1, params.length), params]);
+    writer.raw(encodeParams({ model, maxTokens: 1 }));
+    writer.tag(2, WireType.LengthDelimited).fork().tag(1, WireType.Varint).int32(Role.USER).tag(2, WireType.LengthDelimited).string("hi");
+    writer.tag(7, WireType.LengthDelimited).bytes(struct).join();
+  } else {
+    writer.raw(encodeParams({ model, maxTokens: 1, messages: [{ role: Role.USER, content: { case: "text", value: "hi" } }] }));
+    writer.tag(17, WireType.LengthDelimited).bytes(struct);
   }
-  const params = concat([encodeParams({ model, maxTokens: 1, messages: [{ role: Role.USER, content: { case: "text", value: "hi" } }] }), fieldHeader(17, struct.length), struct]);
-  return concat([fieldHeader(1, params.length), params]);
+  return Buffer.from(writer.join().finish());
 }
 
-/** A ChatRequest whose model is not UTF-8. */
-export function invalidUtf8ModelRequest(): Buffer {
-  const model = [0x0a, 0x04, 0xff, 0xfe, 0xc3, 0x28];
-  const params = concat([model, encodeParams({ messages: [{ role: Role.USER, content: { case: "text", value: "hi" } }] })]);
-  return concat([fieldHeader(1, params.length), params]);
-}
-
-function encodeParams(params: ParamsInit): Buffer {
-  return Buffer.from(toBinary(ChatParamsSchema, create(ChatParamsSchema, params)));
-}
-
-function deepStruct(levels: number): Buffer {
-  // Sizes inside out: a Struct holds one entry "a" whose Value holds the next Struct (field 5).
-  const structSizes = [0];
-  const valueSizes = [0];
-  const entrySizes = [0];
+/**
+ * A Struct `levels` deep, each level one entry "a" (fields, 1) whose Value holds the next Struct
+ * (struct_value, 5). Each level's framing is written on its own, inside out, and the levels are
+ * laid down outside in once, so the cost stays linear in the depth.
+ */
+function deepStruct(levels: number): Uint8Array {
+  const framings: Uint8Array[] = [];
+  let inner = 0;
   for (let level = 1; level < levels; level++) {
-    const inner = structSizes[level - 1]!;
-    const value = 1 + varintLength(inner) + inner;
-    const entry = 3 + 1 + varintLength(value) + value;
-    valueSizes.push(value);
-    entrySizes.push(entry);
-    structSizes.push(1 + varintLength(entry) + entry);
+    const valueFraming = new BinaryWriter().tag(5, WireType.LengthDelimited).uint32(inner).finish();
+    const entryFraming = new BinaryWriter().tag(1, WireType.LengthDelimited).string("a").tag(2, WireType.LengthDelimited).uint32(valueFraming.length + inner).raw(valueFraming).finish();
+    const framing = new BinaryWriter().tag(1, WireType.LengthDelimited).uint32(entryFraming.length + inner).raw(entryFraming).finish();
+    framings.push(framing);
+    inner += framing.length;
   }
-  const out = Buffer.alloc(structSizes[levels - 1]!);
+  const out = new Uint8Array(inner);
   let at = 0;
-  const write = (bytes: readonly number[]) => {
-    for (const byte of bytes) out[at++] = byte;
-  };
-  for (let level = levels - 1; level >= 1; level--) {
-    write([0x0a, ...varint(entrySizes[level]!), 0x0a, 0x01, 0x61, 0x12, ...varint(valueSizes[level]!), 0x2a, ...varint(structSizes[level - 1]!)]);
+  for (let index = framings.length - 1; index >= 0; index--) {
+    out.set(framings[index]!, at);
+    at += framings[index]!.length;
   }
   return out;
 }
 
-function fieldHeader(field: number, length: number): number[] {
-  return [...varint((field << 3) | 2), ...varint(length)];
+/** A ChatRequest whose model is not UTF-8. */
+export function invalidUtf8ModelRequest(): Buffer {
+  const writer = new BinaryWriter().tag(1, WireType.LengthDelimited).fork();
+  writer.tag(1, WireType.LengthDelimited).bytes(Uint8Array.of(0xff, 0xfe, 0xc3, 0x28));
+  writer.raw(encodeParams({ messages: [{ role: Role.USER, content: { case: "text", value: "hi" } }] }));
+  return Buffer.from(writer.join().finish());
 }
 
-function varint(value: number): number[] {
-  const bytes: number[] = [];
-  while (value > 0x7f) {
-    bytes.push((value & 0x7f) | 0x80);
-    value = Math.floor(value / 128);
-  }
-  bytes.push(value);
-  return bytes;
-}
-
-function varintLength(value: number): number {
-  return varint(value).length;
-}
-
-function concat(parts: readonly (Buffer | readonly number[])[]): Buffer {
-  return Buffer.concat(parts.map((part) => (Buffer.isBuffer(part) ? part : Buffer.from(part))));
+function encodeParams(params: ParamsInit): Uint8Array {
+  return toBinary(ChatParamsSchema, create(ChatParamsSchema, params));
 }
 
 const identity = (bytes: Buffer) => bytes;

@@ -37,7 +37,12 @@ async function startRouterProcess(t: ExecutionContext, env: Record<string, strin
     t,
     spawnIir(["router"], { SQLITE_DB_PATH: path.join(directory, "iir.db"), IIR_ROUTER_PORT: String(port), LOG_LEVEL: "warn", ...env }),
   );
-  await waitForPort(port);
+  await Promise.race([
+    waitForPort(port),
+    router.exited.then(({ code, stderr }) => {
+      throw new Error(`iir router exited (${code}) before listening: ${stderr}`);
+    }),
+  ]);
   const pid = router.child.pid!;
   return {
     port,
@@ -47,7 +52,7 @@ async function startRouterProcess(t: ExecutionContext, env: Record<string, strin
 }
 
 async function waitForPort(port: number): Promise<void> {
-  for (;;) {
+  for (let attempt = 0; attempt < 1200; attempt++) {
     const connected = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, "127.0.0.1", () => (socket.destroy(), resolve(true)));
       socket.once("error", () => resolve(false));
@@ -55,6 +60,7 @@ async function waitForPort(port: number): Promise<void> {
     if (connected) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  throw new Error(`nothing listens on port ${port} after a minute`);
 }
 
 /** Whether the router still serves an ordinary client: a new connection's health check. */
@@ -67,8 +73,11 @@ async function stillServes(url: string): Promise<boolean> {
 /** An HTTP/2 session that records the GOAWAY it gets and whether the server closed it. */
 async function openSession(url: string, options: http2.ClientSessionOptions = {}) {
   const session = http2.connect(url, options);
-  const state = { goaway: undefined as number | undefined, closed: false };
-  session.on("goaway", (code) => (state.goaway = code));
+  const state = { goaway: undefined as number | undefined, lastStreamId: 0, closed: false };
+  session.on("goaway", (code, lastStreamId) => {
+    state.goaway = code;
+    state.lastStreamId = lastStreamId;
+  });
   session.on("close", () => (state.closed = true));
   session.on("error", () => undefined);
   await once(session, "connect");
@@ -85,17 +94,21 @@ function chatRequestOf(bytes: number): Uint8Array {
 const grpcHeaders = { ":method": "POST", ":path": chatStreamPath, "content-type": "application/grpc", te: "trailers" };
 
 for (const marked of [false, true]) {
-  test(`a client that opens and resets streams in a loop gets GOAWAY and ordinary clients keep being served${marked ? " (with IIR's old 0x4949 mark)" : ""}`, async (t) => {
-    const router = await startRouterProcess(t, { OPENAI_BASE_URL: "http://127.0.0.1:9/v1", EXTERNAL_OPENAI_KEY: "sk-test" });
+  test.serial(`a client that opens and resets streams in a loop gets GOAWAY and ordinary clients keep being served${marked ? " (with IIR's old 0x4949 mark)" : ""}`, async (t) => {
+    // An upstream that never answers: every stream the router takes on stays open until reset.
+    const upstream = await listenOnLoopback(t, http.createServer(() => undefined));
+    const router = await startRouterProcess(t, { OPENAI_BASE_URL: `${upstream.origin}/v1`, EXTERNAL_OPENAI_KEY: "sk-test", CACHE_TTL: "0" });
     const settings = marked ? { customSettings: { [0x4949]: 1 } } : {};
     const { session, state } = await openSession(router.url, { settings } as http2.ClientSessionOptions);
     const body = chatRequestOf(16);
+    const resets: Record<number, number> = {};
     let opened = 0;
     // Over many reads on the server's side: batches of streams opened and reset, with turns between.
     while (opened < 20_000 && state.goaway === undefined && !state.closed && !session.destroyed) {
       for (let index = 0; index < 100 && !session.destroyed; index++) {
         const stream = session.request(grpcHeaders);
         stream.on("error", () => undefined);
+        stream.on("close", () => (resets[stream.rstCode] = (resets[stream.rstCode] ?? 0) + 1));
         stream.end(body);
         stream.close(NGHTTP2_CANCEL);
         opened += 1;
@@ -103,9 +116,14 @@ for (const marked of [false, true]) {
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
     await Promise.race([new Promise((resolve) => session.once("close", resolve)), new Promise((resolve) => setTimeout(resolve, 5000))]);
-    // nghttp2 answers with GOAWAY, or closes at once a session whose streams it keeps refusing.
-    t.true(state.goaway !== undefined || state.closed, `cut off after ${opened} streams opened and reset`);
-    t.true(opened < 20_000, `the router gave up on the client after ${opened} streams`);
+    if (state.goaway === undefined) {
+      // Under heavy load nghttp2 may refuse the streams first and then drop the connection outright.
+      t.true(state.closed && opened < 20_000, `the router dropped the client after ${opened} streams ${JSON.stringify(resets)}`);
+    } else {
+      // Client streams have odd ids: the last one the router took on says how many it did.
+      const taken = (state.lastStreamId + 1) / 2;
+      t.true(taken < 5_000, `the router took on ${taken} of the ${opened} streams before it sent the client away with GOAWAY`);
+    }
     session.destroy();
     t.true(await stillServes(router.url));
   });
@@ -133,7 +151,7 @@ async function deafProxy(t: ExecutionContext, port: number): Promise<{ url: stri
 }
 
 for (const flood of ["PING", "SETTINGS"] as const) {
-  test(`${flood} floods from clients that read nothing are cut off, and the router's memory stays flat`, async (t) => {
+  test.serial(`${flood} floods from clients that read nothing are cut off, and the router's memory stays flat`, async (t) => {
     const router = await startRouterProcess(t);
     const proxy = await deafProxy(t, router.port);
     const before = router.rss();
@@ -141,9 +159,11 @@ for (const flood of ["PING", "SETTINGS"] as const) {
       Array.from({ length: 4 }, () => openSession(proxy.url, { maxOutstandingPings: 1_000_000, maxOutstandingSettings: 1_000_000 } as http2.ClientSessionOptions)),
     );
     let sent = 0;
-    for (let round = 0; round < 400 && proxy.closedByRouter() < sessions.length; round++) {
+    // As fast as a client can: bursts of frames whose acknowledgements the router cannot write.
+    const deadline = Date.now() + 30_000;
+    while (proxy.closedByRouter() < sessions.length && Date.now() < deadline) {
       for (const { session } of sessions) {
-        for (let index = 0; index < 500 && !session.destroyed; index++) {
+        for (let index = 0; index < 2000 && !session.destroyed; index++) {
           try {
             if (flood === "PING") session.ping(Buffer.alloc(8), () => undefined);
             else session.settings({ headerTableSize: 4096 + (index % 2) });
@@ -153,7 +173,7 @@ for (const flood of ["PING", "SETTINGS"] as const) {
           }
         }
       }
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await new Promise((resolve) => setImmediate(resolve));
     }
     const growth = router.rss() - before;
     for (const { session } of sessions) session.destroy();
@@ -163,7 +183,7 @@ for (const flood of ["PING", "SETTINGS"] as const) {
   });
 }
 
-test("200 streams of 4 MiB bodies on one connection stay within the connection's buffer budget", async (t) => {
+test.serial("200 streams of 4 MiB bodies on one connection stay within the connection's buffer budget", async (t) => {
   // An upstream that never answers: every admitted call holds its request for as long as it can.
   const silent = http.createServer(() => undefined);
   const upstream = await listenOnLoopback(t, silent);
@@ -193,14 +213,16 @@ test("200 streams of 4 MiB bodies on one connection stay within the connection's
   const growth = router.rss() - before;
   const admitted = outcomes.filter((outcome) => outcome === "admitted").length;
   session.destroy();
-  t.is(admitted + outcomes.filter((outcome) => outcome === "over budget").length, 200, JSON.stringify(count(outcomes)));
+  // Refused for the budget (ENHANCE_YOUR_CALM), or cancelled for taking longer than IIR_BODY_TIMEOUT to arrive.
+  const refused = outcomes.filter((outcome) => outcome === "over budget" || outcome === `closed ${NGHTTP2_CANCEL}`).length;
+  t.is(admitted + refused, 200, JSON.stringify(count(outcomes)));
   t.true(admitted <= budget / (4 * mebibyte) + 1, `${admitted} bodies of 4 MiB held at once within a budget of 16 MiB`);
   // Connect holds a body twice while it reads it (the chunks and the joined message), and its text once parsed.
   t.true(growth < 4 * budget + 64 * mebibyte, `router memory grew ${Math.round(growth / mebibyte)} MiB for 800 MiB sent`);
   t.true(await stillServes(router.url));
 });
 
-test("connections that say nothing, sessions that open no stream and bodies that stall are closed", async (t) => {
+test.serial("connections that say nothing, sessions that open no stream and bodies that stall are closed", async (t) => {
   const router = await startRouterProcess(t, { IIR_HANDSHAKE_TIMEOUT: "2", IIR_IDLE_TIMEOUT: "1", IIR_BODY_TIMEOUT: "1" });
   const silent = await Promise.all(
     Array.from({ length: 50 }, async () => {
@@ -233,3 +255,4 @@ function count(values: readonly string[]): Record<string, number> {
   for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
   return counts;
 }
+

@@ -60,7 +60,7 @@ export async function serveRouter(config: Config): Promise<void> {
     await closeProcess();
     throw error;
   });
-  const metrics = router.metricsPort === undefined ? undefined : `http://${config.host}:${router.metricsPort}/metrics`;
+  const metrics = router.metricsPort === undefined ? undefined : `http://${config.routerHost}:${router.metricsPort}/metrics`;
   logger.info("router started", { router: `${config.routerHost}:${router.port}`, registry: config.sqliteDbPath, metrics });
   stopOnSignal([router], config.shutdownGraceMs, logger, closeProcess);
 }

@@ -51,7 +51,8 @@ export async function listenConnect(options: ConnectServerOptions): Promise<Conn
     contextValues: peerContextValues,
   });
   const { limits } = options;
-  const http1Options: http.ServerOptions = { keepAliveTimeout: 65_000, headersTimeout: limits.handshakeTimeoutMs, requestTimeout: limits.bodyTimeoutMs };
+  // HTTP/1.1: the headers within the handshake timeout, the whole request within that and the body timeout.
+  const http1Options: http.ServerOptions = { keepAliveTimeout: 65_000, headersTimeout: limits.handshakeTimeoutMs, requestTimeout: limits.handshakeTimeoutMs + limits.bodyTimeoutMs };
   const sockets = new Set<net.Socket>();
   let server: net.Server;
   let http1Server: http.Server | undefined;

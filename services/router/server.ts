@@ -174,7 +174,7 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
     server = await listenConnect({ routes, interceptors, host: config.routerHost, port: config.routerPort, readMaxBytes: config.maxBodyBytes, tls: config.tls, limits: config.serverLimits });
     warnAboutExposure(config, keys, logger);
     if (config.routerMetricsPort !== undefined) {
-      metricsServer = await listenMetrics({ metrics: processTelemetry.metrics, host: config.host, port: config.routerMetricsPort });
+      metricsServer = await listenMetrics({ metrics: processTelemetry.metrics, host: config.routerHost, port: config.routerMetricsPort });
     }
     const metricsPort = metricsServer?.port;
     const running = server;

@@ -59,7 +59,7 @@ test("create prints the key once; the registry holds only its SHA-256 digest and
   t.false(output.text().includes(key));
 });
 
-test("two keys never share a value, and a key without limits uses the facade's defaults", async (t) => {
+test("two keys never share a value, and a key without limits uses the router's defaults", async (t) => {
   const { db, output, run } = await setUp(t);
   await run("create", "--name", "one");
   await run("create", "--name", "two");

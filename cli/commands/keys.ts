@@ -12,12 +12,12 @@ export const keysUsage = `usage:
   iir keys list [--json]                            every key: name, created, limits, revoked, iir-…abcd
   iir keys revoke NAME                              the key stops working within IIR_REGISTRY_REFRESH_MS
 
-  --rpm N   requests per minute for this key (default: RATE_LIMIT_REQUESTS of the facade, else unlimited)
-  --tpm N   tokens per minute for this key (default: RATE_LIMIT_TOKENS of the facade, else unlimited)`;
+  --rpm N   requests per minute for this key (default: RATE_LIMIT_REQUESTS of the router, else unlimited)
+  --tpm N   tokens per minute for this key (default: RATE_LIMIT_TOKENS of the router, else unlimited)`;
 
 /**
  * `iir keys create|list|revoke`. Writes straight to the registry database, which stores only each
- * key's SHA-256 digest; a running facade picks changes up on its next refresh. Throws UsageError for
+ * key's SHA-256 digest; a running router picks changes up on its next refresh. Throws UsageError for
  * a bad command line and ApiKeyError when the registry refuses (taken or unknown name).
  */
 export async function runKeysCommand(args: string[], db: Kysely<Database>, output: CommandOutput): Promise<void> {
@@ -65,7 +65,7 @@ async function listCommand(args: string[], db: Kysely<Database>, output: Command
   if (positionals.length > 0) throw new UsageError(`keys list takes no arguments\n${keysUsage}`);
   const keys = await listApiKeys(db);
   if (values.json) output.log(JSON.stringify({ keys: keys.map(plainKey) }, null, 2));
-  else if (keys.length === 0) output.log("no API keys (the facade is open to anyone; create one with: iir keys create --name NAME)");
+  else if (keys.length === 0) output.log("no API keys (inference is open to anyone; create one with: iir keys create --name NAME)");
   else for (const line of formatKeyTable(keys)) output.log(line);
 }
 
@@ -116,7 +116,7 @@ function plainKey(key: ApiKeyRecord) {
 }
 
 function formatLimit(value: number | undefined, unit: string): string {
-  return value === undefined ? `${unit}: facade default` : `${value} ${unit}`;
+  return value === undefined ? `${unit}: router default` : `${value} ${unit}`;
 }
 
 /** UTC, to the second: `2026-12-01 09:00:00Z`. */

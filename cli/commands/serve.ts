@@ -1,6 +1,7 @@
 import { createInProcessTransport } from "../../services/common/in-process-transport.js";
 import { createMeshTransport } from "../../services/common/mesh-transport.js";
 import { redactUrl } from "../../services/common/redact-url.js";
+import { isLoopbackHost } from "../../services/common/peer.js";
 import type { Config } from "../../services/common/config.js";
 import { openServiceLogger, type Logger } from "../../services/common/logger.js";
 import { createTelemetry, type Telemetry } from "../../services/common/telemetry/telemetry.js";
@@ -50,6 +51,7 @@ export async function serveAgent(config: Config): Promise<void> {
     throw error;
   });
   logger.info("agent started", { agent: agent.id, model: agent.modelId, address: redactUrl(agent.address, "agent"), router: redactUrl(config.agent.routerUrl, "router") });
+  if (config.agentToken !== undefined) warnIfPlainRemote(config.agent.routerUrl, "the agent sends its agent token to the router", logger);
   stopOnSignal([agent], config.shutdownGraceMs, logger, closeProcess);
 }
 
@@ -74,6 +76,7 @@ export async function serveFacade(config: Config): Promise<void> {
     throw error;
   });
   logger.info("facade started", { facade: `http://${config.host}:${facade.port}`, router: redactUrl(config.routerUrl, "router") });
+  warnIfPlainRemote(config.routerUrl, "the facade passes its clients' API keys to the router", logger);
   stopOnSignal([facade], config.shutdownGraceMs, logger, closeProcess);
 }
 
@@ -115,6 +118,13 @@ function stopOnSignal(stoppables: readonly Stoppable[], graceMs: number, logger:
 /** The agent and node-llama-cpp (~35 MB once imported) load only in processes that run an agent. */
 function loadAgent(): Promise<typeof import("../../services/agent/server.js")> {
   return import("../../services/agent/server.js");
+}
+
+/** Says loudly when secrets would cross a network unencrypted: plain http:// to another machine. */
+function warnIfPlainRemote(url: string, what: string, logger: Logger): void {
+  const parsed = new URL(url);
+  if (parsed.protocol !== "http:" || isLoopbackHost(parsed.hostname.replace(/^\[|\]$/g, ""))) return;
+  logger.warn(`${what} unencrypted: use an https:// address with IIR_TLS_CERT, IIR_TLS_KEY and IIR_TLS_CA`, { router: redactUrl(url, "router") });
 }
 
 /** How this process reaches its own router: loopback when it listens on every interface, over TLS when it serves TLS. */

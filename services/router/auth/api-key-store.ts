@@ -4,7 +4,7 @@ import { listApiKeys, type ApiKeyRecord } from "../registry/api-keys.repository.
 import type { Database } from "../registry/schema.js";
 import { readDataVersion } from "../registry/data-version.js";
 
-/** A key that may be used, as the facade holds it in memory: its digest, never the key. */
+/** A key that may be used, as the router holds it in memory: its digest, never the key. */
 export interface ActiveApiKey {
   readonly id: string;
   readonly name: string;

@@ -21,7 +21,7 @@ export function generateApiKey(): string {
   return text;
 }
 
-/** SHA-256 of a key: what the registry stores and the facade looks keys up by. */
+/** SHA-256 of a key: what the registry stores and the router looks keys up by. */
 export function digestApiKey(key: string): Buffer {
   return createHash("sha256").update(key, "utf8").digest();
 }

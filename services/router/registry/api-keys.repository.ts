@@ -10,9 +10,9 @@ export interface ApiKeyRecord {
   /** Lowercase hex SHA-256 of the key. */
   readonly keyHash: string;
   readonly lastFour: string;
-  /** Requests per minute of this key; undefined: the facade's default. */
+  /** Requests per minute of this key; undefined: the router's default. */
   readonly rpm: number | undefined;
-  /** Tokens per minute of this key; undefined: the facade's default. */
+  /** Tokens per minute of this key; undefined: the router's default. */
   readonly tpm: number | undefined;
   readonly createdAt: number;
   /** When it was revoked; undefined while valid. */

@@ -10,7 +10,7 @@ const busyTimeoutMs = 5000;
 /**
  * Opens (creating when absent) the SQLite registry at `filePath`, in WAL mode so that a running
  * router keeps reading while the CLI writes. `:memory:` opens a private in-memory database.
- * `readonly` opens an existing file for reading only (the facade's view of API keys): nothing is
+ * `readonly` opens an existing file for reading only (a reader such as an inspection tool): nothing is
  * created, and the journal mode is left as the writer set it.
  * Throws an Error naming the path and the reason when the file cannot be used.
  */

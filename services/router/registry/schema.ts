@@ -43,7 +43,7 @@ export interface AgentsTable {
   load: string | null;
 }
 
-/** A row of `api_keys`: a facade API key, stored as its SHA-256 digest — never the key itself. */
+/** A row of `api_keys`: an API key of inference callers, stored as its SHA-256 digest — never the key itself. */
 export interface ApiKeysTable {
   /** Random id, stable across renames; rate-limit counters are kept under it. */
   id: string;
@@ -52,9 +52,9 @@ export interface ApiKeysTable {
   key_hash: string;
   /** The key's last 4 characters, to tell keys apart in listings (`iir-…abcd`). */
   last_four: string;
-  /** Requests per minute; null: the facade's RATE_LIMIT_REQUESTS default. */
+  /** Requests per minute; null: the router's RATE_LIMIT_REQUESTS default. */
   rpm: number | null;
-  /** Tokens per minute; null: the facade's RATE_LIMIT_TOKENS default. */
+  /** Tokens per minute; null: the router's RATE_LIMIT_TOKENS default. */
   tpm: number | null;
   created_at: Timestamp;
   /** When the key was revoked; null while it is valid. */

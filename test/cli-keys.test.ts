@@ -65,7 +65,7 @@ test("two keys never share a value, and a key without limits uses the router's d
   await run("create", "--name", "two");
   const keys = output.lines.filter((line) => keyPattern.test(line));
   t.is(new Set(keys).size, 2);
-  t.regex(output.text(), /created API key "one" \(rpm: facade default, tpm: facade default\)/);
+  t.regex(output.text(), /created API key "one" \(rpm: router default, tpm: router default\)/);
   output.lines.length = 0;
   await run("list", "--json");
   const listed = JSON.parse(output.text()) as { keys: Array<Record<string, unknown>> };

@@ -122,6 +122,7 @@ for (const marked of [false, true]) {
     } else {
       // Client streams have odd ids: the last one the router took on says how many it did.
       const taken = (state.lastStreamId + 1) / 2;
+      t.log(`GOAWAY (code ${state.goaway}) after the router took on ${taken} of ${opened} streams`);
       t.true(taken < 5_000, `the router took on ${taken} of the ${opened} streams before it sent the client away with GOAWAY`);
     }
     session.destroy();
@@ -176,6 +177,7 @@ for (const flood of ["PING", "SETTINGS"] as const) {
       await new Promise((resolve) => setImmediate(resolve));
     }
     const growth = router.rss() - before;
+    t.log(`${sent} ${flood} frames sent; router memory ${Math.round(before / mebibyte)} → ${Math.round((before + growth) / mebibyte)} MiB`);
     for (const { session } of sessions) session.destroy();
     t.is(proxy.closedByRouter(), sessions.length, `the router closed every flooding connection (${sent} ${flood} frames sent)`);
     t.true(growth < 64 * mebibyte, `router memory grew ${Math.round(growth / mebibyte)} MiB`);
@@ -212,6 +214,7 @@ test.serial("200 streams of 4 MiB bodies on one connection stay within the conne
   );
   const growth = router.rss() - before;
   const admitted = outcomes.filter((outcome) => outcome === "admitted").length;
+  t.log(`${JSON.stringify(count(outcomes))}; router memory ${Math.round(before / mebibyte)} → ${Math.round((before + growth) / mebibyte)} MiB`);
   session.destroy();
   // Refused for the budget (ENHANCE_YOUR_CALM), or cancelled for taking longer than IIR_BODY_TIMEOUT to arrive.
   const refused = outcomes.filter((outcome) => outcome === "over budget" || outcome === `closed ${NGHTTP2_CANCEL}`).length;

@@ -201,7 +201,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     heartbeatIntervalMs: read.seconds("HEARTBEAT_INTERVAL", 5),
     redisUrl: read.redisUrl("REDIS_URL"),
     cacheTtlSeconds: read.integer("CACHE_TTL", 3600, 0),
-    cacheMaxEntries: read.integer("CACHE_MAX_ENTRIES", 1000, 0),
+    cacheMaxEntries: read.integer("CACHE_MAX_ENTRIES", 1000, 0, 1_000_000),
     cacheMaxBytes: read.bytes("CACHE_MAX_BYTES", 64 * 1024 * 1024),
     cacheScope: read.choice("CACHE_SCOPE", "key", ["key", "global"] as const),
     cacheTimeoutMs: read.integer("CACHE_TIMEOUT_MS", 50, 1, 60_000),

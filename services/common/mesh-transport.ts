@@ -1,3 +1,4 @@
+import type http2 from "node:http2";
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { TlsFiles } from "./config.js";
@@ -31,7 +32,9 @@ export function createMeshTransport(baseUrl: string, options: MeshTransportOptio
     readMaxBytes: options.readMaxBytes,
     // Answers may carry an upstream's extras as deep as requests may be.
     binaryOptions: { recursionLimit: protobufRecursionLimit },
-    nodeOptions: tls === undefined ? undefined : { cert: tls.cert, key: tls.key, ca: tls.ca },
+    // Without Nagle's algorithm: a call's HEADERS and DATA go out as written, not held back until the
+    // router acknowledges the previous segment (net.connect and tls.connect take `noDelay`).
+    nodeOptions: { noDelay: true, ...(tls === undefined ? {} : { cert: tls.cert, key: tls.key, ca: tls.ca }) } as http2.SecureClientSessionOptions,
     ...(keepaliveMs > 0 ? { pingIntervalMs: keepaliveMs, pingTimeoutMs: keepaliveMs } : {}),
   });
 }

@@ -80,7 +80,8 @@ export function validateModel(model: Model): string[] {
 // Provider keys live only in variables of this prefix, so a registry entry (which anyone with the
 // admin token can write) cannot make IIR send another secret of its environment to an upstream.
 const apiKeyVariable = /^EXTERNAL_[A-Za-z0-9_]+$/;
-const requestFieldName = /^[A-Za-z0-9_.-]{1,64}$/;
+// A request field (service_tier), or a provider-run tool type as `tools:<type>` (tools:openrouter:web_search).
+const requestFieldName = /^(?:[A-Za-z0-9_.-]{1,64}|tools:[A-Za-z0-9_.:-]{1,64})$/;
 
 /**
  * Why a model's `api_key_env` may not name `variable`; undefined when it may (or is empty). Only

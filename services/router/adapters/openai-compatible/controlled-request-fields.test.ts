@@ -55,3 +55,18 @@ test("the request translation applies the policy and reports what it dropped", (
   t.is(allowed.request.service_tier, "priority");
   t.deepEqual(allowed.droppedFields, []);
 });
+
+test("tools the provider runs and bills itself are controlled too: kept only when the entry allows tools:<type>", (t) => {
+  const params = create(ChatParamsSchema, {
+    model: "m",
+    messages: [{ role: Role.USER, content: { case: "text", value: "hi" } }],
+    tools: [{ type: "function", function: { name: "look" } }, { type: "openrouter:web_search" }],
+  });
+  const target = { upstreamModel: "m", provider: "openrouter" };
+  const plain = chatParamsToOpenAIRequest(params, target, false);
+  t.deepEqual(plain.request.tools?.map((tool) => tool.type), ["function"]);
+  t.deepEqual(plain.droppedFields, ["tools:openrouter:web_search"]);
+  const allowed = chatParamsToOpenAIRequest(params, { ...target, allowedRequestFields: ["tools:openrouter:web_search"] }, false);
+  t.deepEqual(allowed.request.tools?.map((tool) => tool.type), ["function", "openrouter:web_search"]);
+  t.deepEqual(allowed.droppedFields, []);
+});

@@ -55,7 +55,8 @@ export function chatParamsToOpenAIRequest(params: ChatParams, target: RequestTar
     delete request.stream;
     delete request.stream_options;
   }
-  if (params.tools.length > 0) request.tools = params.tools.map(toolToOpenAI);
+  const tools = withoutServerTools(params.tools, target.allowedRequestFields);
+  if (tools.kept.length > 0) request.tools = tools.kept.map(toolToOpenAI);
   const toolChoice = toolChoiceToOpenAI(params.toolChoice);
   if (toolChoice !== undefined) request.tool_choice = toolChoice;
   if (params.temperature !== undefined) request.temperature = params.temperature;
@@ -75,7 +76,24 @@ export function chatParamsToOpenAIRequest(params: ChatParams, target: RequestTar
         : { type: responseFormat.type, json_schema: responseFormat.jsonSchema };
   }
   if (params.user !== "") request.user = params.user;
-  return { request, droppedFields: filtered?.dropped ?? [] };
+  const droppedFields = [...(filtered?.dropped ?? []), ...tools.dropped];
+  return { request, droppedFields };
+}
+
+// Tools the client runs itself. Any other type is a tool the provider runs and bills on its own
+// (OpenRouter's "openrouter:web_search", a hosted search or code tool): a controlled field like the
+// others, let through only when the registry entry allows "tools:<type>".
+const clientToolTypes: ReadonlySet<string> = new Set(["", "function", "custom"]);
+
+function withoutServerTools(tools: readonly Tool[], allowed: readonly string[] = []): { kept: readonly Tool[]; dropped: string[] } {
+  if (tools.every((tool) => clientToolTypes.has(tool.type))) return { kept: tools, dropped: [] };
+  const dropped: string[] = [];
+  const kept = tools.filter((tool) => {
+    if (clientToolTypes.has(tool.type) || allowed.includes(`tools:${tool.type}`)) return true;
+    dropped.push(`tools:${tool.type}`);
+    return false;
+  });
+  return { kept, dropped };
 }
 
 /** One message; `message.extra` (refusal, audio…) is merged first so typed fields win. */

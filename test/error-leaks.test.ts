@@ -23,7 +23,7 @@ import { freePort } from "./support/process-fixtures.js";
 const user = "leak-user";
 const password = "leak-s3cret-pass";
 const basic = Buffer.from(`${user}:${password}`).toString("base64");
-const upstreamKey = "sk-leak-test-upstream-key-0000";
+const upstreamKey = "fake-leak-test-upstream-key-0000";
 const hello = [{ role: "user" as const, content: "hello there" }];
 
 /** Every form of IIR's credentials found in `text`; empty when none is. */

@@ -12,7 +12,7 @@ import { startMesh, type TestMesh } from "./support/mesh.js";
 
 // Request fields that change billing or routing at a provider go upstream only when the model's
 // registry entry allows them; every other field a client sends still passes through.
-const upstreamKey = "sk-policy-test-upstream-key";
+const upstreamKey = "fake-policy-test-upstream-key";
 let upstream: FakeUpstream;
 let mesh: TestMesh;
 let client: OpenAI;

@@ -220,7 +220,7 @@ async function* singleMessage<T>(value: T): AsyncIterable<T> {
  * without one (the facade's calls) a plain context on the caller's signal saves two
  * AbortControllers and their listeners per call, and its headers are plain-headers.ts's.
  */
-export function handlerContextFor(
+function handlerContextFor(
   method: DescMethod,
   signal: AbortSignal | undefined,
   timeoutMs: number | undefined,
@@ -258,7 +258,7 @@ export function handlerContextFor(
 }
 
 /** A handler's context and how to end it early. */
-export interface CallContext {
+interface CallContext {
   readonly context: HandlerContext;
   readonly end: () => void;
 }
@@ -273,7 +273,7 @@ function inProcessValues() {
 const neverAborted = new AbortController().signal;
 
 /** Records every method a routes function registers, keyed by its descriptor. */
-export function collectMethods(routes: (router: ConnectRouter) => void): Map<DescMethod, MethodImplSpec> {
+function collectMethods(routes: (router: ConnectRouter) => void): Map<DescMethod, MethodImplSpec> {
   const methods = new Map<DescMethod, MethodImplSpec>();
   const collector: ConnectRouter = {
     handlers: [],

@@ -164,7 +164,7 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
     const agents = createAgentDirectory({ staleAfterMs: config.agentStaleAfterMs });
     const cache = createResponseCache(config, logger);
     keys = await createApiKeyStore({
-      open: () => db,
+      db,
       refreshMs: config.registryRefreshMs,
       onError: (error) => logger.error("cannot read API keys from the registry; the keys loaded before stay in force", { error: error instanceof Error ? error.message : String(error) }),
     });

@@ -13,7 +13,7 @@ export interface ActiveApiKey {
 }
 
 /**
- * The facade's in-memory view of the registry's API keys, consulted on every request without
+ * The router's in-memory view of the registry's API keys, consulted on every request without
  * touching the database.
  */
 export interface ApiKeyStore {
@@ -21,22 +21,19 @@ export interface ApiKeyStore {
   find(digest: Buffer): ActiveApiKey | undefined;
   /**
    * Whether any key was ever created, revoked ones included, as of the latest load. Revoking the
-   * last key must not quietly open the facade to everyone.
+   * last key must not quietly open inference to everyone.
    */
   anyKeys(): boolean;
   /** Reloads now. */
   refresh(): Promise<void>;
-  /** Stops reloading and closes the registry connection. */
+  /** Stops reloading (the registry connection stays the caller's). */
   close(): Promise<void>;
 }
 
 /** Options of {@link createApiKeyStore}. */
 export interface ApiKeyStoreOptions {
-  /**
-   * Opens the registry; returns undefined while there is none yet (a split facade started before
-   * its router created the file). Tried again on every tick until it answers.
-   */
-  readonly open: () => Kysely<Database> | undefined;
+  /** The router's registry, migrated. */
+  readonly db: Kysely<Database>;
   /** How often to look for keys created or revoked by other processes (the CLI writes the file). */
   readonly refreshMs: number;
   /** Told when loading starts failing; the previous keys stay in force meanwhile. */
@@ -56,22 +53,20 @@ interface StoredKey extends ActiveApiKey {
 export async function createApiKeyStore(options: ApiKeyStoreOptions): Promise<ApiKeyStore> {
   let byDigest = new Map<string, StoredKey>();
   let anyKeys = false;
-  let db: Kysely<Database> | undefined;
+  const { db } = options;
   let lastVersion: number | undefined;
   let failing = false;
   let queue: Promise<void> = Promise.resolve();
 
   const load = async (): Promise<void> => {
-    db ??= options.open();
-    if (db === undefined) return;
     lastVersion = await readDataVersion(db);
-    const records = await listKeysOrNone(db);
+    const records = await listApiKeys(db);
     const active = records.filter((record) => record.revokedAt === undefined).map(storedKey);
     byDigest = new Map(active.map((key) => [key.digest.toString("hex"), key]));
     anyKeys = records.length > 0;
   };
   const tick = async (): Promise<void> => {
-    if (db !== undefined && lastVersion !== undefined && (await readDataVersion(db)) === lastVersion) return;
+    if (lastVersion !== undefined && (await readDataVersion(db)) === lastVersion) return;
     await load();
   };
   // Loads run one after another so that an older read never overwrites a newer one.
@@ -103,19 +98,8 @@ export async function createApiKeyStore(options: ApiKeyStoreOptions): Promise<Ap
     async close() {
       clearInterval(timer);
       await queue;
-      await db?.destroy();
     },
   };
-}
-
-async function listKeysOrNone(db: Kysely<Database>): Promise<ApiKeyRecord[]> {
-  try {
-    return await listApiKeys(db);
-  } catch (error) {
-    // A registry its router has not migrated yet has no keys table, hence no keys.
-    if (error instanceof Error && /no such table: api_keys/.test(error.message)) return [];
-    throw error;
-  }
 }
 
 function storedKey(record: ApiKeyRecord): StoredKey {

@@ -6,7 +6,7 @@ interface Window {
 }
 
 /**
- * Rate-limit counters in this process's memory: right for one facade; several replicas need the
+ * Rate-limit counters in this process's memory: right for one router; several replicas need the
  * Redis store to share one budget. Ended windows are swept once per window length.
  */
 export function createMemoryRateLimitStore(options: { windowMs?: number; now?: () => number } = {}): RateLimitStore {

@@ -20,7 +20,7 @@ export interface RedisRateLimitStore extends RateLimitStore {
   readonly started: Promise<void>;
 }
 
-// One round trip, atomic across every facade replica: read both counters, refuse when a budget is
+// One round trip, atomic across every router replica: read both counters, refuse when a budget is
 // spent, otherwise count the request (its window starts with the first one), and report what is left.
 // KEYS: requests counter, tokens counter. ARGV: window ms, request limit, token limit (0: none).
 const admitSource = `
@@ -57,7 +57,7 @@ const addTokensScript: Script = { text: addTokensSource, sha: sha1(addTokensSour
 const timedOut = Symbol("timed out");
 
 /**
- * Rate-limit counters in Redis, so that every facade replica spends one budget per key. Keys are
+ * Rate-limit counters in Redis, so that every router replica spends one budget per key. Keys are
  * `<prefix>ratelimit:{<key id>}:requests|tokens` (the braces keep both in one Redis Cluster slot).
  * Redis trouble never refuses a request: a check that fails or is slow lets it through, the outage
  * is logged once (and its end once), and the client reconnects by itself in the background.

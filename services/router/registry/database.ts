@@ -10,28 +10,26 @@ const busyTimeoutMs = 5000;
 /**
  * Opens (creating when absent) the SQLite registry at `filePath`, in WAL mode so that a running
  * router keeps reading while the CLI writes. `:memory:` opens a private in-memory database.
- * `readonly` opens an existing file for reading only (a reader such as an inspection tool): nothing is
- * created, and the journal mode is left as the writer set it.
  * Throws an Error naming the path and the reason when the file cannot be used.
  */
-export function openDatabase(filePath: string, options: { readonly?: boolean } = {}): Kysely<Database> {
-  const sqlite = openSqlite(filePath, options.readonly === true);
+export function openDatabase(filePath: string): Kysely<Database> {
+  const sqlite = openSqlite(filePath);
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
 }
 
-function openSqlite(filePath: string, readonly: boolean): SqliteDatabase.Database {
+function openSqlite(filePath: string): SqliteDatabase.Database {
   const inMemory = filePath === ":memory:" || filePath === "";
   let sqlite: SqliteDatabase.Database | undefined;
   try {
     if (!inMemory) {
       rejectDirectory(filePath);
-      if (!readonly) fs.mkdirSync(path.dirname(filePath), { recursive: true });
+      fs.mkdirSync(path.dirname(filePath), { recursive: true });
     }
-    sqlite = new SqliteDatabase(filePath, { readonly, fileMustExist: readonly });
+    sqlite = new SqliteDatabase(filePath);
     // The first statement reads the header, so a file that is not a database fails here, not later.
-    sqlite.pragma(readonly ? "schema_version" : "journal_mode = WAL");
+    sqlite.pragma("journal_mode = WAL");
     sqlite.pragma(`busy_timeout = ${busyTimeoutMs}`);
-    if (!readonly) sqlite.pragma("foreign_keys = ON");
+    sqlite.pragma("foreign_keys = ON");
     return sqlite;
   } catch (error) {
     sqlite?.close();

@@ -235,8 +235,9 @@ test("sequential requests, unary and streamed, reuse kept-alive connections", as
   }
   t.is(upstream.requests.length, 2 * rounds);
   // A stream's connection is still draining the body's last bytes after [DONE] when the next request
-  // starts, so a second one may open; a pool that reuses nothing would need one per stream.
-  t.true(upstream.connections <= 2, `${upstream.connections} connections for ${2 * rounds} requests`);
+  // starts, and undici counts a connection free a moment after its answer ended, so a second or (on
+  // a loaded machine) third one may open; a pool that reuses nothing would need one per request.
+  t.true(upstream.connections <= 3, `${upstream.connections} connections for ${2 * rounds} requests`);
   t.is(new Set(upstream.requests.map((request) => request.remotePort)).size, upstream.connections);
 });
 

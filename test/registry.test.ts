@@ -3,12 +3,13 @@ import path from "node:path";
 import test from "ava";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { sql } from "kysely";
+import { Migrator, sql } from "kysely";
 import { AgentLoadSchema } from "../gen/iir/heartbeat/v1/heartbeat_pb.js";
 import { HardwareSchema, ModelSchema } from "../gen/iir/registry/v1/registry_pb.js";
 import { deregisterAgent, listAgents, recordBeat, registerAgent } from "../services/router/registry/agents.repository.js";
 import { openDatabase } from "../services/router/registry/database.js";
-import { migrateToLatest, registryMigrations } from "../services/router/registry/migrations/index.js";
+import { createStaticMigrationProvider, migrateToLatest, registryMigrations } from "../services/router/registry/migrations/index.js";
+import { createApiKey, getApiKey } from "../services/router/registry/api-keys.repository.js";
 import { deleteModel, getModel, listModels, upsertModel } from "../services/router/registry/models.repository.js";
 import { createMigratedRegistry, createTempDirectory } from "./registry-fixtures.js";
 
@@ -22,6 +23,22 @@ test("migrations create the tables on a fresh file and do nothing on a second ru
   t.deepEqual(tables.map((table) => table.name).sort(), ["agents", "api_keys", "models"]);
   const journal = await sql<{ journal_mode: string }>`PRAGMA journal_mode`.execute(db);
   t.is(journal.rows[0]?.journal_mode, "wal");
+});
+
+test("the max_concurrent migration keeps the keys made before it, without a cap of their own, and can be undone", async (t) => {
+  const db = openDatabase(path.join(await createTempDirectory(t), "iir.db"));
+  t.teardown(() => db.destroy());
+  const migrator = new Migrator({ db, provider: createStaticMigrationProvider() });
+  t.is((await migrator.migrateTo("20261203-120000-add-model-request-policy")).error, undefined);
+  await sql`INSERT INTO api_keys (id, name, key_hash, last_four, rpm, tpm, created_at, revoked_at) VALUES ('id-old', 'old', 'aa', 'abcd', 60, NULL, 1, NULL)`.execute(db);
+  t.deepEqual(await migrateToLatest(db), ["20261203-233000-add-api-key-max-concurrent"]);
+  t.like(await getApiKey(db, "old"), { rpm: 60, tpm: undefined, maxConcurrent: undefined });
+  await createApiKey(db, { name: "new", maxConcurrent: 3 });
+  t.is((await getApiKey(db, "new"))?.maxConcurrent, 3);
+  t.is((await migrator.migrateDown()).error, undefined);
+  const columns = (await db.introspection.getTables()).find((table) => table.name === "api_keys")?.columns.map((column) => column.name);
+  t.false(columns?.includes("max_concurrent"));
+  t.truthy(columns?.includes("rpm"), "the rest of the table stays");
 });
 
 test("a second process opening the same file sees the schema as up to date", async (t) => {

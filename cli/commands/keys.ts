@@ -8,12 +8,13 @@ import { UsageError } from "./models-usage.js";
 
 /** Help for `iir keys`. */
 export const keysUsage = `usage:
-  iir keys create --name NAME [--rpm N] [--tpm N]   print a new API key (shown this once only)
-  iir keys list [--json]                            every key: name, created, limits, revoked, iir-…abcd
-  iir keys revoke NAME                              the key stops working within IIR_REGISTRY_REFRESH_MS
+  iir keys create --name NAME [--rpm N] [--tpm N] [--max-concurrent N]   print a new API key (shown this once only)
+  iir keys list [--json]                                                 every key: name, created, limits, revoked, iir-…abcd
+  iir keys revoke NAME                                                   the key stops working within IIR_REGISTRY_REFRESH_MS
 
-  --rpm N   requests per minute for this key (default: RATE_LIMIT_REQUESTS of the router, else unlimited)
-  --tpm N   tokens per minute for this key (default: RATE_LIMIT_TOKENS of the router, else unlimited)`;
+  --rpm N              requests per minute for this key (default: RATE_LIMIT_REQUESTS of the router, else unlimited)
+  --tpm N              tokens per minute for this key (default: RATE_LIMIT_TOKENS of the router, else unlimited)
+  --max-concurrent N   chat requests in flight at once, per router (default: RATE_LIMIT_CONCURRENT, else no cap)`;
 
 /**
  * `iir keys create|list|revoke`. Writes straight to the registry database, which stores only each
@@ -40,11 +41,11 @@ export async function runKeysCommand(args: string[], db: Kysely<Database>, outpu
 }
 
 async function createCommand(args: string[], db: Kysely<Database>, output: CommandOutput): Promise<void> {
-  const { values, positionals } = parse(args, { name: { type: "string" }, rpm: { type: "string" }, tpm: { type: "string" } });
+  const { values, positionals } = parse(args, { name: { type: "string" }, rpm: { type: "string" }, tpm: { type: "string" }, "max-concurrent": { type: "string" } });
   if (positionals.length > 0) throw new UsageError(`keys create takes its name as --name NAME, got ${positionals.map((value) => `'${value}'`).join(" ")}\n${keysUsage}`);
   if (values.name === undefined) throw new UsageError(`keys create needs --name NAME\n${keysUsage}`);
   const problems: string[] = [];
-  const limit = (flag: "rpm" | "tpm"): number | undefined => {
+  const limit = (flag: "rpm" | "tpm" | "max-concurrent"): number | undefined => {
     const text = values[flag];
     if (text === undefined) return undefined;
     const parsed = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
@@ -53,9 +54,11 @@ async function createCommand(args: string[], db: Kysely<Database>, output: Comma
   };
   const rpm = limit("rpm");
   const tpm = limit("tpm");
+  const maxConcurrent = limit("max-concurrent");
   if (problems.length > 0) throw new UsageError(`${problems.join("\n")}\n${keysUsage}`);
-  const { key, record } = await createApiKey(db, { name: values.name, rpm, tpm });
-  output.log(`created API key "${record.name}" (${formatLimit(record.rpm, "rpm")}, ${formatLimit(record.tpm, "tpm")})`);
+  const { key, record } = await createApiKey(db, { name: values.name, rpm, tpm, maxConcurrent });
+  const limits = [formatLimit(record.rpm, "rpm"), formatLimit(record.tpm, "tpm"), formatLimit(record.maxConcurrent, "concurrent")];
+  output.log(`created API key "${record.name}" (${limits.join(", ")})`);
   output.log(key);
   output.log("Store it now: it is shown only this once; the registry keeps only its SHA-256 digest.");
 }
@@ -93,6 +96,7 @@ const columns: ReadonlyArray<readonly [string, (key: ApiKeyRecord) => string]> =
   ["CREATED", (key) => formatTime(key.createdAt)],
   ["RPM", (key) => (key.rpm === undefined ? "default" : String(key.rpm))],
   ["TPM", (key) => (key.tpm === undefined ? "default" : String(key.tpm))],
+  ["CONCURRENT", (key) => (key.maxConcurrent === undefined ? "default" : String(key.maxConcurrent))],
   ["REVOKED", (key) => (key.revokedAt === undefined ? "-" : formatTime(key.revokedAt))],
   ["KEY", (key) => displayApiKey(key.lastFour)],
 ];
@@ -110,6 +114,7 @@ function plainKey(key: ApiKeyRecord) {
     created_at: key.createdAt,
     rpm: key.rpm ?? null,
     tpm: key.tpm ?? null,
+    max_concurrent: key.maxConcurrent ?? null,
     revoked_at: key.revokedAt ?? null,
     key: displayApiKey(key.lastFour),
   };

@@ -85,7 +85,7 @@ export async function serveFacade(config: Config): Promise<void> {
  * every service it runs; `closeProcess` exports what is left and flushes the log file, last.
  */
 async function openProcess(config: Config, name: string): Promise<{ logger: Logger; telemetry: Telemetry; closeProcess: () => Promise<void> }> {
-  const log = openServiceLogger(config, name);
+  const log = await openServiceLogger(config, name);
   const telemetry = await createTelemetry({ serviceName: name === "iir" ? "iir" : `iir-${name}`, otlpEndpoint: config.otlpEndpoint });
   return {
     logger: log.logger,

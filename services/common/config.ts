@@ -42,6 +42,20 @@ export interface ServerLimits {
   readonly handshakeTimeoutMs: number;
 }
 
+/** The router's HTTP client for providers (undici). */
+export interface UpstreamSettings {
+  /** Longest a connection may take to open (IIR_UPSTREAM_CONNECT_TIMEOUT), apart from the wait for an answer. */
+  readonly connectTimeoutMs: number;
+  /** Connections per upstream origin at most (IIR_UPSTREAM_MAX_CONNECTIONS); 0: no limit. */
+  readonly maxConnections: number;
+  /** Offer HTTP/2 to https upstreams (IIR_UPSTREAM_HTTP2). */
+  readonly http2: boolean;
+  /** HTTP_PROXY, HTTPS_PROXY and NO_PROXY (or their lower-case forms, which win, as curl reads them). */
+  readonly httpProxy: string | undefined;
+  readonly httpsProxy: string | undefined;
+  readonly noProxy: string | undefined;
+}
+
 /** Everything IIR reads from its environment, validated once and frozen. */
 export interface Config {
   /** Where the facade listens (IIR_HOST): it is the edge, all interfaces by default. */
@@ -58,12 +72,16 @@ export interface Config {
   readonly maxBodyBytes: number;
   readonly shutdownGraceMs: number;
   readonly upstreamTimeoutMs: number;
+  /** How the router's HTTP client reaches providers. */
+  readonly upstream: UpstreamSettings;
   readonly registryRefreshMs: number;
   readonly logLevel: LogLevel;
   /** Request log lines include the client's messages (LOG_PROMPTS); off by default. */
   readonly logPrompts: boolean;
-  /** Log lines also go to this file, one file per UTC day: `logs/iir.log` → `logs/iir-2026-11-23.log`. */
+  /** Log lines also go to this file, one file per local day: `logs/iir.log` → `logs/iir.2026-11-23.1.log`. */
   readonly logFile: string | undefined;
+  /** LOG_FILE's day files kept, the current one included (LOG_FILE_KEEP); older ones are removed at each midnight. */
+  readonly logFileKeep: number;
   /** OTLP/HTTP base URL traces are exported to (OTEL_EXPORTER_OTLP_ENDPOINT); undefined: no tracing at all. */
   readonly otlpEndpoint: string | undefined;
   /** Port the router serves `/metrics` on (IIR_ROUTER_METRICS_PORT); undefined: off. */
@@ -101,6 +119,8 @@ export interface Config {
   readonly rateLimitRequests: number | undefined;
   /** Tokens per minute for API keys without their own limit; undefined: unlimited. */
   readonly rateLimitTokens: number | undefined;
+  /** Chat calls in flight at once for API keys without their own cap, per router; undefined: no cap. */
+  readonly rateLimitConcurrent: number | undefined;
   /** Reads a secret named by the registry (a model's `api_key_env`), captured at start-up. */
   readonly secret: (variable: string) => string | undefined;
 }
@@ -191,10 +211,19 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     maxBodyBytes: read.bytes("IIR_MAX_BODY", 4 * 1024 * 1024),
     shutdownGraceMs: read.seconds("IIR_SHUTDOWN_GRACE", 10),
     upstreamTimeoutMs: read.seconds("IIR_UPSTREAM_TIMEOUT", 600),
+    upstream: Object.freeze({
+      connectTimeoutMs: read.seconds("IIR_UPSTREAM_CONNECT_TIMEOUT", 10),
+      maxConnections: read.integer("IIR_UPSTREAM_MAX_CONNECTIONS", 4096, 0, 1_000_000),
+      http2: read.boolean("IIR_UPSTREAM_HTTP2", false),
+      httpProxy: read.url("http_proxy", undefined) ?? read.url("HTTP_PROXY", undefined),
+      httpsProxy: read.url("https_proxy", undefined) ?? read.url("HTTPS_PROXY", undefined),
+      noProxy: read.string("no_proxy", undefined) ?? read.string("NO_PROXY", undefined),
+    }),
     registryRefreshMs: read.integer("IIR_REGISTRY_REFRESH_MS", 1000, 10),
     logLevel: read.choice("LOG_LEVEL", "info", logLevels),
     logPrompts: read.boolean("LOG_PROMPTS", false),
     logFile: read.string("LOG_FILE", undefined),
+    logFileKeep: read.integer("LOG_FILE_KEEP", 7, 1, 3650),
     otlpEndpoint: read.url("OTEL_EXPORTER_OTLP_ENDPOINT", undefined),
     routerMetricsPort: read.string("IIR_ROUTER_METRICS_PORT", undefined) === undefined ? undefined : read.port("IIR_ROUTER_METRICS_PORT", 0),
     providers: Object.freeze(providers),
@@ -210,6 +239,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     adminToken: read.string("IIR_ADMIN_TOKEN", undefined),
     rateLimitRequests: read.optionalInteger("RATE_LIMIT_REQUESTS", 1),
     rateLimitTokens: read.optionalInteger("RATE_LIMIT_TOKENS", 1),
+    rateLimitConcurrent: read.optionalInteger("RATE_LIMIT_CONCURRENT", 1),
     agentStaleAfterMs: 0,
     agentToken: read.string("IIR_AGENT_TOKEN", undefined),
     agent: Object.freeze({

@@ -115,7 +115,7 @@ export function createRegistryService(deps: RegistryServiceDeps): ServiceImpl<ty
     async createApiKey(request, context) {
       deps.checkAdminToken(context);
       try {
-        const { key, record } = await createApiKey(deps.db, { name: request.name, rpm: request.rpm, tpm: request.tpm }, now());
+        const { key, record } = await createApiKey(deps.db, { name: request.name, rpm: request.rpm, tpm: request.tpm, maxConcurrent: request.maxConcurrent }, now());
         await deps.keys?.refresh();
         return create(CreateApiKeyResponseSchema, { apiKey: apiKeyMessage(record), secret: key });
       } catch (error) {
@@ -145,6 +145,7 @@ function apiKeyMessage(record: ApiKeyRecord) {
     lastFour: record.lastFour,
     rpm: record.rpm,
     tpm: record.tpm,
+    maxConcurrent: record.maxConcurrent,
     createdAt: BigInt(record.createdAt),
     revokedAt: BigInt(record.revokedAt ?? 0),
   });

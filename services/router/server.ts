@@ -13,6 +13,7 @@ import type { Logger } from "../common/logger.js";
 import type { ChatAdapter } from "./adapters/adapter.js";
 import { createAgentAdapter } from "./adapters/agent/agent-adapter.js";
 import { createOpenAICompatibleAdapter } from "./adapters/openai-compatible/openai-compatible-adapter.js";
+import { createUpstreamClient, type UpstreamClient, type UpstreamClientOptions } from "./adapters/upstream/upstream-client.js";
 import { createAgentDirectory, type AgentDirectory } from "./agents/agent-directory.js";
 import { createAdminCheck, createAgentTokenCheck } from "../common/mesh-tokens.js";
 import { createApiKeyPolicy } from "./auth/api-key-policy.js";
@@ -151,13 +152,15 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
   let metricsServer: MetricsServer | undefined;
   let keys: ApiKeyStore | undefined;
   let rateLimits: RateLimitStore | undefined;
+  let upstream: UpstreamClient | undefined;
   try {
     const migrated = await migrateToLatest(db);
     if (migrated.length > 0) logger.info("registry migrated", { migrations: migrated });
     const catalog = createModelCatalog(db, { refreshMs: config.registryRefreshMs });
     await catalog.refresh();
+    upstream = createUpstreamClient(upstreamClientOptions(config));
     const adapters = new Map<string, ChatAdapter>([
-      ["openai-compatible", createOpenAICompatibleAdapter({ timeoutMs: config.upstreamTimeoutMs, logger })],
+      ["openai-compatible", createOpenAICompatibleAdapter({ timeoutMs: config.upstreamTimeoutMs, client: upstream, logger })],
       [agentProvider, createAgentAdapter({ timeoutMs: config.upstreamTimeoutMs, createTransport: (baseUrl) => agentTransport(config, baseUrl) })],
     ]);
     const health = createHealthService();
@@ -170,7 +173,7 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
     });
     const routes = createRouterRoutes({ config, db, catalog, adapters, health, agents, cache, telemetry: processTelemetry, logger, keys });
     rateLimits = await createRateLimitStore(config, logger);
-    const interceptors = [createApiKeyPolicy({ keys, requireAuth: config.requireAuth, rateLimits, defaults: { requests: config.rateLimitRequests, tokens: config.rateLimitTokens } })];
+    const interceptors = [createApiKeyPolicy({ keys, requireAuth: config.requireAuth, rateLimits, defaults: { requests: config.rateLimitRequests, tokens: config.rateLimitTokens, concurrent: config.rateLimitConcurrent } })];
     server = await listenConnect({ routes, interceptors, host: config.routerHost, port: config.routerPort, readMaxBytes: config.maxBodyBytes, tls: config.tls, limits: config.serverLimits });
     warnAboutExposure(config, keys, logger);
     if (config.routerMetricsPort !== undefined) {
@@ -180,6 +183,7 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
     const running = server;
     const ownKeys = keys;
     const ownRateLimits = rateLimits;
+    const ownUpstream = upstream;
     return {
       routes,
       interceptors,
@@ -192,6 +196,7 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
         await metricsServer?.close();
         await ownKeys.close();
         await ownRateLimits.close();
+        await ownUpstream.close();
         catalog.close();
         await cache?.close();
         await db.destroy();
@@ -203,6 +208,7 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
     await metricsServer?.close();
     await keys?.close();
     await rateLimits?.close();
+    await upstream?.close();
     await db.destroy();
     if (ownsTelemetry) await processTelemetry.shutdown();
     throw error;
@@ -249,4 +255,10 @@ function agentTransport(config: Config, baseUrl: string) {
     return next(request);
   };
   return createMeshTransport(baseUrl, { tls: config.tls, interceptors: [presentToken] });
+}
+
+/** The upstream client's settings from the configuration. */
+export function upstreamClientOptions(config: Pick<Config, "upstreamTimeoutMs" | "upstream">): UpstreamClientOptions {
+  const { connectTimeoutMs, maxConnections, http2, httpProxy, httpsProxy, noProxy } = config.upstream;
+  return { timeoutMs: config.upstreamTimeoutMs, connectTimeoutMs, maxConnections, http2, proxy: { httpProxy, httpsProxy, noProxy } };
 }

@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from "ava";
 import { spawn, type SpawnOptions } from "node:child_process";
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeGguf } from "./gguf-writer.js";
@@ -67,6 +67,24 @@ function tensorInfoOffset(bytes: Buffer, name: string): number {
   length.writeBigUInt64LE(BigInt(name.length));
   const prefixed = Buffer.concat([length, Buffer.from(name)]);
   return bytes.indexOf(prefixed) + prefixed.length;
+}
+
+function u32(value: number): Buffer {
+  return withU32(Buffer.alloc(4), 0, value);
+}
+
+function u64(value: bigint): Buffer {
+  return withU64(Buffer.alloc(8), 0, value);
+}
+
+/** Raw GGUF v3 bytes: a header claiming `tensors` and `entries`, then whatever follows. */
+function ggufBytes(tensors: bigint, entries: bigint, ...rest: Buffer[]): Buffer {
+  return Buffer.concat([Buffer.from("GGUF", "latin1"), u32(3), u64(tensors), u64(entries), ...rest]);
+}
+
+/** A metadata entry `a` holding an array of `length` items of `itemType`, `items` its bytes. */
+function arrayEntry(itemType: number, length: bigint, items = Buffer.alloc(0)): Buffer {
+  return Buffer.concat([u64(1n), Buffer.from("a"), u32(9), u32(itemType), u64(length), items]);
 }
 
 function specWithout(...keys: string[]): Buffer {
@@ -139,6 +157,29 @@ test("absurd counts and lengths fail without allocating them", async (t) => {
   await assertRejected(t, await writeCase("dims.gguf", withU32(valid, dims, 9)), "corrupt", /token_embd\.weight has 9 dimensions/);
 });
 
+test("hostile headers are stopped before node-llama-cpp's reader, which trusts their lengths", async (t) => {
+  // Unchecked, each of these crashed, hung or filled memory in node-llama-cpp 3.22.1's readGgufFileInfo.
+  // A 3 GiB key length: its read of over 2 GiB fails a native assertion and aborts Node.
+  await assertRejected(t, await writeCase("key-3gib.gguf", withU64(valid, 24, 3n << 30n)), "truncated", /metadata key #0 at byte 32 needs 3221225472 bytes/);
+  // Reads past the end give zeros, so huge counts in a short file loop forever, growing a buffer.
+  await assertRejected(t, await writeCase("bare-kv.gguf", ggufBytes(0n, 1n << 40n)), "truncated", /1099511627776 metadata entries/);
+  await assertRejected(t, await writeCase("bare-tensors.gguf", ggufBytes(1n << 40n, 0n)), "truncated", /1099511627776 tensor infos/);
+  // An array length past the end: one JS value per item until the heap runs out.
+  await assertRejected(t, await writeCase("long-array.gguf", ggufBytes(0n, 1n, arrayEntry(0, 1n << 40n))), "truncated", /1099511627776 items of a/);
+  // llama.cpp reads no arrays of arrays.
+  await assertRejected(t, await writeCase("nested.gguf", ggufBytes(0n, 1n, arrayEntry(9, 1n, Buffer.concat([u32(0), u64(0n)])))), "corrupt", /a has unsupported item type 9/);
+  // Within the file, yet more than the reader should hold: a header past 64 MiB (a sparse file), too many values or tensors.
+  const bigString = await writeCase("big-string.gguf", ggufBytes(0n, 1n, u64(1n), Buffer.from("a"), u32(8), u64(65n << 20n)));
+  await truncate(bigString, 66 << 20);
+  await assertRejected(t, bigString, "corrupt", /past 64 MiB/);
+  const manyItems = 5 << 20;
+  await assertRejected(t, await writeCase("many-items.gguf", ggufBytes(0n, 1n, arrayEntry(0, BigInt(manyItems), Buffer.alloc(manyItems)))), "corrupt",
+    /5242880 items of a take the header past 4194304 values/);
+  const manyTensors = await writeCase("many-tensors.gguf", ggufBytes(70_000n, 0n));
+  await truncate(manyTensors, 2 << 20);
+  await assertRejected(t, manyTensors, "corrupt", /70000 tensors/);
+});
+
 test("quantized tensor sizes come from their block layout", async (t) => {
   // output.weight [64, 260] is the last tensor; as Q8_0 (34 bytes per 32 values) it needs 17680 bytes.
   const typeOffset = tensorInfoOffset(valid, "output.weight") + 4 + 2 * 8;
@@ -160,6 +201,13 @@ test("every missing architecture key is listed in one error", async (t) => {
     [key, key === "llama.attention.head_count" ? { type: "uint32", value: 0 } : value] as const) });
   await assertRejected(t, await writeCase("zero-heads.gguf", zeroHeads), "missing-key", /head_count missing or not a positive number/);
   await assertRejected(t, await writeCase("no-arch.gguf", specWithout("general.architecture")), "missing-key", /general\.architecture/);
+});
+
+test("per-layer values, stored as arrays, count by their largest item", async (t) => {
+  const perLayer = encodeGguf({ ...spec, metadata: spec.metadata.map(([key, value]) =>
+    [key, key === "llama.attention.head_count" ? { type: "int32[]", value: [0, 4] } : value] as const) });
+  const info = await inspectGgufFile(await writeCase("per-layer.gguf", perLayer));
+  t.is(info.headCount, 4);
 });
 
 test("a file without head_count, which aborts llama.cpp natively, is rejected before loading", async (t) => {

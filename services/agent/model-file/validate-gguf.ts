@@ -1,8 +1,8 @@
 import { open, stat, type FileHandle } from "node:fs/promises";
-import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, alignOffset } from "./gguf-format.js";
-import { BoundedGgufReader, type GgufValue } from "./gguf-reader.js";
+import { readGgufFileInfo, type GgufFileInfo } from "node-llama-cpp";
+import { checkGgufLayout, type GgufLayout } from "./gguf-layout.js";
+import { measureTensorExtent, type TensorExtent } from "./gguf-tensor-extent.js";
 import { ModelFileError, systemErrorCode } from "./model-file-error.js";
-import { readTensorExtent, type TensorExtent } from "./gguf-tensor-extent.js";
 
 export { ModelFileError, type ModelFileProblem } from "./model-file-error.js";
 
@@ -51,64 +51,56 @@ async function openModelFile(filePath: string): Promise<FileHandle> {
   return open(filePath, "r").catch(fail);
 }
 
-async function readVersion(reader: BoundedGgufReader): Promise<number> {
-  const { filePath, fileSize } = reader;
-  if (fileSize < 4) throw new ModelFileError(filePath, "not-gguf", `it is only ${fileSize} bytes long`);
-  const magic = await reader.u32("magic");
-  if (magic !== GGUF_MAGIC) {
-    const start = Buffer.alloc(4);
-    start.writeUInt32LE(magic);
-    const hint = start.toString("latin1") === "vers" ? " (a Git LFS pointer? run `git lfs pull`)" : "";
-    throw new ModelFileError(filePath, "not-gguf", `it starts with bytes ${start.toString("hex")}, not "GGUF"${hint}`);
+/** node-llama-cpp's parse of a header whose lengths `checkGgufLayout` has already bounded. */
+async function readFileInfo(filePath: string, layout: GgufLayout): Promise<GgufFileInfo> {
+  const info = await readGgufFileInfo(filePath, { sourceType: "filesystem", spliceSplitFiles: false, logWarnings: false })
+    .catch((error: unknown) => {
+      throw new ModelFileError(filePath, "corrupt", `node-llama-cpp cannot read its header: ${error instanceof Error ? error.message : String(error)}`);
+    });
+  // Both readers must agree on where the tensor infos end: otherwise the file changed in between.
+  if (info.metadataSize + (info.tensorInfoSize ?? 0) !== layout.infoEnd) {
+    throw new ModelFileError(filePath, "corrupt", "its header changed while being read");
   }
-  const version = await reader.u32("version");
-  if (version === 2 || version === 3) return version;
-  if (version === 0x02000000 || version === 0x03000000) {
-    throw new ModelFileError(filePath, "unsupported-version", "it is a big-endian GGUF file; llama.cpp here reads little-endian");
-  }
-  throw new ModelFileError(filePath, "unsupported-version", `version ${version}; llama.cpp reads GGUF v2 and v3`);
+  return info;
 }
 
-async function readMetadata(reader: BoundedGgufReader, count: number): Promise<Map<string, GgufValue>> {
-  // Each key/value takes at least 13 bytes (key length, type, one byte), so a corrupt count fails here.
-  reader.requireBytes(count * 13, `${count} metadata entries`);
-  const metadata = new Map<string, GgufValue>();
-  for (let index = 0; index < count; index++) {
-    const key = await reader.string(`metadata key #${index}`, 65535);
-    if (key === undefined) throw new ModelFileError(reader.filePath, "corrupt", `metadata key #${index} is longer than 65535 bytes`);
-    const value = await reader.value(await reader.u32(`type of ${key}`), key);
-    if (value !== undefined) metadata.set(key, value);
+/** The value at a dotted key of node-llama-cpp's nested metadata, own properties only. */
+function lookup(root: unknown, key: string): unknown {
+  let value = root;
+  for (const part of key.split(".")) {
+    if (typeof value !== "object" || value === null || !Object.hasOwn(value, part)) return undefined;
+    value = (value as Record<string, unknown>)[part];
   }
-  return metadata;
+  return value;
 }
 
-function positiveNumber(value: GgufValue | undefined): number | undefined {
+function positiveNumber(value: unknown): number | undefined {
   if (typeof value === "number") return value > 0 ? value : undefined;
-  // Some architectures store per-layer arrays (head counts, feed-forward sizes).
-  if (typeof value === "object" && value.numbers !== undefined && value.numbers.length > 0) {
-    const largest = Math.max(...value.numbers);
-    return largest > 0 ? largest : undefined;
+  if (typeof value === "bigint") return value > 0n ? Number(value) : undefined;
+  // Some architectures store per-layer arrays (head counts, feed-forward sizes): the largest counts.
+  if (!Array.isArray(value)) return undefined;
+  let largest: number | undefined;
+  for (const item of value as unknown[]) {
+    const number = typeof item === "number" || typeof item === "bigint" ? positiveNumber(item) : undefined;
+    if (number !== undefined && (largest === undefined || number > largest)) largest = number;
   }
-  return undefined;
+  return largest;
 }
 
-function readAlignment(reader: BoundedGgufReader, metadata: Map<string, GgufValue>): number {
-  const alignment = metadata.get("general.alignment") ?? GGUF_DEFAULT_ALIGNMENT;
-  if (typeof alignment !== "number" || alignment <= 0 || (alignment & (alignment - 1)) !== 0) {
-    throw new ModelFileError(reader.filePath, "corrupt", `general.alignment ${JSON.stringify(alignment)} is not a power of two`);
-  }
-  return alignment;
+function text(metadata: unknown, key: string): string | undefined {
+  const value = lookup(metadata, key);
+  return typeof value === "string" ? value : undefined;
 }
 
-function requireArchitectureKeys(filePath: string, metadata: Map<string, GgufValue>): { architecture: string; numbers: Map<string, number> } {
-  const architecture = metadata.get("general.architecture");
-  if (typeof architecture !== "string" || architecture === "") {
+function requireArchitectureKeys(filePath: string, metadata: unknown): { architecture: string; numbers: Map<string, number> } {
+  const architecture = text(metadata, "general.architecture");
+  if (architecture === undefined || architecture === "") {
     throw new ModelFileError(filePath, "missing-key", "general.architecture is missing");
   }
   const numbers = new Map<string, number>();
   const missing: string[] = [];
   for (const suffix of REQUIRED_ARCHITECTURE_KEYS) {
-    const value = positiveNumber(metadata.get(`${architecture}.${suffix}`));
+    const value = positiveNumber(lookup(metadata, `${architecture}.${suffix}`));
     if (value === undefined) missing.push(`${architecture}.${suffix}`);
     else numbers.set(suffix, value);
   }
@@ -118,58 +110,59 @@ function requireArchitectureKeys(filePath: string, metadata: Map<string, GgufVal
   return { architecture, numbers };
 }
 
-function checkTensorData(reader: BoundedGgufReader, extent: TensorExtent, alignment: number): void {
-  const dataStart = alignOffset(reader.position, alignment);
-  const needed = dataStart + extent.endOffset;
-  if (needed > reader.fileSize) {
-    throw new ModelFileError(reader.filePath, "truncated",
-      `tensor ${extent.lastTensorName} ends at byte ${needed} but the file has ${reader.fileSize} bytes (${needed - reader.fileSize} missing)`);
+function checkTensorData(filePath: string, fileSize: number, info: GgufFileInfo): TensorExtent {
+  const extent = measureTensorExtent(filePath, info.tensorInfo ?? []);
+  if (extent.lastTensorName === "") return extent;
+  const dataStart = info.infoEndOffset ?? Number.NaN;
+  if (!Number.isSafeInteger(dataStart)) {
+    throw new ModelFileError(filePath, "corrupt", `general.alignment ${String(lookup(info.metadata, "general.alignment"))} gives no data section`);
   }
+  const needed = dataStart + extent.endOffset;
+  if (needed > fileSize) {
+    throw new ModelFileError(filePath, "truncated",
+      `tensor ${extent.lastTensorName} ends at byte ${needed} but the file has ${fileSize} bytes (${needed - fileSize} missing)`);
+  }
+  return extent;
 }
 
 /**
- * Reads only the header, metadata and tensor infos of a GGUF file (bounded reads, never the tensor
- * data) and returns what a loader needs to know, or throws ModelFileError naming the file and the
- * reason: missing, a directory, unreadable, not GGUF, unsupported version, truncated (header,
- * metadata or tensor data), corrupt counts/lengths, or missing keys that would crash llama.cpp.
+ * Checks that a GGUF file is safe to hand to llama.cpp and returns what a loader needs to know, or
+ * throws ModelFileError naming the file and the reason: missing, a directory, unreadable, not GGUF,
+ * unsupported version, truncated (header, metadata or tensor data), corrupt counts/lengths, or
+ * missing keys that would crash llama.cpp. Reads the header, metadata and tensor infos, never the
+ * tensor data: bounds first (checkGgufLayout), then node-llama-cpp's reader parses them.
  */
 export async function inspectGgufFile(filePath: string): Promise<GgufModelInfo> {
   const handle = await openModelFile(filePath);
+  let fileSize: number;
+  let layout: GgufLayout;
   try {
-    const reader = new BoundedGgufReader(handle, (await handle.stat()).size, filePath);
-    const version = await readVersion(reader);
-    const tensorCount = await reader.u64("tensor count");
-    const metadataCount = await reader.u64("metadata count");
-    const metadata = await readMetadata(reader, metadataCount);
-    const alignment = readAlignment(reader, metadata);
-    const extent = await readTensorExtent(reader, tensorCount, alignment);
-    checkTensorData(reader, extent, alignment);
-    const { architecture, numbers } = requireArchitectureKeys(filePath, metadata);
-    const text = (key: string) => {
-      const value = metadata.get(key);
-      return typeof value === "string" ? value : undefined;
-    };
-    const tokens = metadata.get("tokenizer.ggml.tokens");
-    return {
-      filePath,
-      fileSize: reader.fileSize,
-      version,
-      architecture,
-      name: text("general.name"),
-      contextLength: numbers.get("context_length") ?? 0,
-      blockCount: numbers.get("block_count") ?? 0,
-      embeddingLength: numbers.get("embedding_length") ?? 0,
-      headCount: numbers.get("attention.head_count") ?? 0,
-      headCountKv: positiveNumber(metadata.get(`${architecture}.attention.head_count_kv`)),
-      feedForwardLength: numbers.get("feed_forward_length") ?? 0,
-      tokenizerModel: text("tokenizer.ggml.model"),
-      vocabularySize: typeof tokens === "object" ? tokens.length : undefined,
-      chatTemplate: text("tokenizer.chat_template"),
-      tensorCount,
-      metadataCount,
-      unsizedTensorTypes: extent.unsizedTypes,
-    };
+    fileSize = (await handle.stat()).size;
+    layout = await checkGgufLayout(handle, fileSize, filePath);
   } finally {
     await handle.close();
   }
+  const info = await readFileInfo(filePath, layout);
+  const extent = checkTensorData(filePath, fileSize, info);
+  const { architecture, numbers } = requireArchitectureKeys(filePath, info.metadata);
+  const tokens = lookup(info.metadata, "tokenizer.ggml.tokens");
+  return {
+    filePath,
+    fileSize,
+    version: layout.version,
+    architecture,
+    name: text(info.metadata, "general.name"),
+    contextLength: numbers.get("context_length") ?? 0,
+    blockCount: numbers.get("block_count") ?? 0,
+    embeddingLength: numbers.get("embedding_length") ?? 0,
+    headCount: numbers.get("attention.head_count") ?? 0,
+    headCountKv: positiveNumber(lookup(info.metadata, `${architecture}.attention.head_count_kv`)),
+    feedForwardLength: numbers.get("feed_forward_length") ?? 0,
+    tokenizerModel: text(info.metadata, "tokenizer.ggml.model"),
+    vocabularySize: Array.isArray(tokens) ? tokens.length : undefined,
+    chatTemplate: text(info.metadata, "tokenizer.chat_template"),
+    tensorCount: layout.tensorCount,
+    metadataCount: layout.metadataCount,
+    unsizedTensorTypes: extent.unsizedTypes,
+  };
 }

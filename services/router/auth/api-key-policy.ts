@@ -7,6 +7,7 @@ import { observeIterable } from "../../common/telemetry/observe-iterable.js";
 import { digestApiKey, redactPresentedKey } from "../registry/api-key-secret.js";
 import { formatResetDuration, retryAfterSeconds, setRateLimitHeaders } from "../rate-limit/rate-limit-headers.js";
 import type { RateLimitDecision, RateLimits, RateLimitStore } from "../rate-limit/rate-limit-store.js";
+import { createConcurrencyLimiter, type ConcurrencyLimiter, type ReleaseSlot } from "../rate-limit/concurrency-limiter.js";
 import type { ActiveApiKey, ApiKeyStore } from "./api-key-store.js";
 import { callerKey, type Caller } from "./caller.js";
 
@@ -19,8 +20,16 @@ export interface ApiKeyPolicyOptions {
   /** Require a key even while none was ever created (IIR_REQUIRE_AUTH); otherwise an empty key table means an open router. */
   readonly requireAuth: boolean;
   readonly rateLimits: RateLimitStore;
-  /** Limits for keys without their own (RATE_LIMIT_REQUESTS, RATE_LIMIT_TOKENS). */
-  readonly defaults: RateLimits;
+  /** Limits for keys without their own (RATE_LIMIT_REQUESTS, RATE_LIMIT_TOKENS, RATE_LIMIT_CONCURRENT). */
+  readonly defaults: PolicyDefaults;
+  /** Counts chat calls in flight per key; default: a fresh one, this router's own. */
+  readonly concurrency?: ConcurrencyLimiter;
+}
+
+/** The router's limits for keys created without their own. */
+export interface PolicyDefaults extends RateLimits {
+  /** Chat calls of one key in flight at once; undefined: no cap. */
+  readonly concurrent?: number | undefined;
 }
 
 // OpenAI's own wording, so clients and people recognise the situation; the "where to get a key" part is ours.
@@ -36,35 +45,74 @@ const chatMethods = new Set<string>([InferenceService.method.chat.name, Inferenc
  * whichever way a call arrives (the facade in-process or over gRPC, any gRPC or Connect client).
  * Once a key was ever created (or with `requireAuth`), a call needs `authorization: Bearer <key>`
  * naming a non-revoked key, else Unauthenticated; the key is looked up by its SHA-256 digest and a
- * wrong one is echoed only as `iir-...abcd`. Chat calls then spend the key's per-minute budgets
- * (requests at admission, prompt + completion tokens when the answer's usage is known): refused
- * calls get ResourceExhausted with `retry-after` and OpenAI's `x-ratelimit-*` metadata, admitted
- * ones carry the `x-ratelimit-*` headers. The caller lands in the context values (`callerKey`).
+ * wrong one is echoed only as `iir-...abcd`. A chat call then takes one of the key's slots for calls
+ * in flight (a stream keeps it until its last part, its failure, the caller's return() or the
+ * call's signal aborting; counted in this router's memory) and spends
+ * the key's per-minute budgets (requests at admission, prompt + completion tokens when the answer's
+ * usage is known): refused calls get ResourceExhausted with `retry-after` (and OpenAI's
+ * `x-ratelimit-*` metadata for the per-minute budgets), admitted ones carry the `x-ratelimit-*`
+ * headers. The caller lands in the context values (`callerKey`).
  */
 export function createApiKeyPolicy(options: ApiKeyPolicyOptions): Interceptor {
+  const concurrency = options.concurrency ?? createConcurrencyLimiter();
   return (next) => async (request) => {
     if (request.service.typeName !== InferenceService.typeName) return next(request);
     const key = authenticate(options, request.header);
     request.contextValues.set(callerKey, key === undefined ? openCaller : { keyId: key.id, keyName: key.name });
     if (key === undefined) return next(request);
-    const admitted = chatMethods.has(request.method.name) ? await admit(options, key) : undefined;
+    const chat = chatMethods.has(request.method.name);
+    let release: ReleaseSlot | undefined;
+    let admitted;
     let response;
     try {
+      // The slot first: a call refused for want of one spends nothing of the per-minute budgets.
+      release = chat ? takeSlot(concurrency, key, options.defaults.concurrent, request.signal) : undefined;
+      admitted = chat ? await admit(options, key) : undefined;
       response = await next(request);
     } catch (error) {
+      release?.();
+      // Refused or failed, the facade's log line still names the key.
       if (error instanceof ConnectError) error.metadata.set(apiKeyNameHeader, key.name);
       throw error;
     }
     response.header.set(apiKeyNameHeader, key.name);
-    if (admitted === undefined) return response;
-    setRateLimitHeaders(response.header, admitted.limits, admitted.decision);
-    if (admitted.limits.tokens === undefined) return response;
-    const spend = (tokens: number) => {
+    if (admitted !== undefined) setRateLimitHeaders(response.header, admitted.limits, admitted.decision);
+    const spend = admitted?.limits.tokens === undefined ? undefined : (tokens: number) => {
       // Nothing here may fail the finished call; the Redis store logs its own trouble.
       if (tokens > 0) options.rateLimits.addTokens(key.id, tokens).catch(() => undefined);
     };
-    return response.stream ? countStreamTokens(response, spend) : countTokens(response, spend);
+    if (response.stream) return spend === undefined && release === undefined ? response : observeStream(response, spend, release);
+    if (spend !== undefined) countTokens(response, spend);
+    release?.();
+    return response;
   };
+}
+
+/**
+ * Takes one of the key's slots for calls in flight, freed by the call's end or by its signal (the
+ * client went away, the deadline passed): over HTTP/2 Connect's server may never close a stream
+ * whose client reset it while a write was pending, though it always aborts the signal. Undefined
+ * when no cap applies. Throws ResourceExhausted.
+ */
+function takeSlot(concurrency: ConcurrencyLimiter, key: ActiveApiKey, fallback: number | undefined, signal: AbortSignal): ReleaseSlot | undefined {
+  const limit = key.maxConcurrent ?? fallback;
+  if (limit === undefined) return undefined;
+  const release = concurrency.acquire(key.id, limit);
+  if (release !== undefined) {
+    signal.addEventListener("abort", release, { once: true });
+    return () => {
+      signal.removeEventListener("abort", release);
+      release();
+    };
+  }
+  // A slot frees when a call in flight ends, which cannot be foretold: ask again in a second.
+  throw gatewayConnectError(
+    Code.ResourceExhausted,
+    `Rate limit reached for concurrent requests on API key "${key.name}": Limit ${limit}, In flight ${limit}, Requested 1. ` +
+      "Please try again once one of your requests in flight has finished.",
+    { httpStatus: 429, type: "requests", code: "concurrency_limit_exceeded" },
+    { "retry-after": "1" },
+  );
 }
 
 /** The caller's key; undefined on an open router. Throws Unauthenticated. */
@@ -99,19 +147,33 @@ async function admit(options: ApiKeyPolicyOptions, key: ActiveApiKey): Promise<{
   );
 }
 
-function countTokens(response: UnaryResponse<DescMessage, DescMessage>, spend: (tokens: number) => void): UnaryResponse<DescMessage, DescMessage> {
+function countTokens(response: UnaryResponse<DescMessage, DescMessage>, spend: (tokens: number) => void): void {
   const usage = (response.message as unknown as ChatResponse).usage;
   if (usage !== undefined) spend(usage.promptTokens + usage.completionTokens);
-  return response;
 }
 
-function countStreamTokens(response: StreamResponse<DescMessage, DescMessage>, spend: (tokens: number) => void): StreamResponse<DescMessage, DescMessage> {
+/**
+ * The stream, spending its tokens and freeing its slot at its end: observeIterable reports that
+ * once, after the last part, a failure, or the caller's return() (the in-process transport's when
+ * the facade's client went away; handlers that honour their signal fail then anyway).
+ */
+function observeStream(
+  response: StreamResponse<DescMessage, DescMessage>,
+  spend: ((tokens: number) => void) | undefined,
+  release: ReleaseSlot | undefined,
+): StreamResponse<DescMessage, DescMessage> {
   let tokens = 0;
   const message = observeIterable(response.message as unknown as AsyncIterable<ChatStreamResponse>, {
-    value: (part) => {
-      if (part.event.case === "usage") tokens += part.event.value.promptTokens + part.event.value.completionTokens;
+    value:
+      spend === undefined
+        ? undefined
+        : (part) => {
+            if (part.event.case === "usage") tokens += part.event.value.promptTokens + part.event.value.completionTokens;
+          },
+    end: () => {
+      release?.();
+      spend?.(tokens);
     },
-    end: () => spend(tokens),
   });
   return { ...response, message: message as unknown as StreamResponse<DescMessage, DescMessage>["message"] };
 }

@@ -10,6 +10,8 @@ export interface ActiveApiKey {
   readonly name: string;
   readonly rpm: number | undefined;
   readonly tpm: number | undefined;
+  /** Chat calls in flight at once; undefined: the router's default. */
+  readonly maxConcurrent: number | undefined;
 }
 
 /**
@@ -103,5 +105,5 @@ export async function createApiKeyStore(options: ApiKeyStoreOptions): Promise<Ap
 }
 
 function storedKey(record: ApiKeyRecord): StoredKey {
-  return { id: record.id, name: record.name, rpm: record.rpm, tpm: record.tpm, digest: Buffer.from(record.keyHash, "hex") };
+  return { id: record.id, name: record.name, rpm: record.rpm, tpm: record.tpm, maxConcurrent: record.maxConcurrent, digest: Buffer.from(record.keyHash, "hex") };
 }

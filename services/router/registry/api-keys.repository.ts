@@ -14,6 +14,8 @@ export interface ApiKeyRecord {
   readonly rpm: number | undefined;
   /** Tokens per minute of this key; undefined: the router's default. */
   readonly tpm: number | undefined;
+  /** Chat calls of this key in flight at once, per router; undefined: the router's default. */
+  readonly maxConcurrent: number | undefined;
   readonly createdAt: number;
   /** When it was revoked; undefined while valid. */
   readonly revokedAt: number | undefined;
@@ -24,6 +26,7 @@ export interface NewApiKey {
   readonly name: string;
   readonly rpm?: number | undefined;
   readonly tpm?: number | undefined;
+  readonly maxConcurrent?: number | undefined;
 }
 
 /** Refusal of a key operation (bad name, duplicate, unknown key); the message is meant for the user. */
@@ -43,8 +46,7 @@ export function validateNewApiKey(input: NewApiKey): string[] {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(input.name) || input.name.length > maxApiKeyNameLength) {
     problems.push(`name must be 1–${maxApiKeyNameLength} letters, digits, '.', '_' or '-' (starting with a letter or digit), got "${input.name}"`);
   }
-  for (const field of ["rpm", "tpm"] as const) {
-    const value = input[field];
+  for (const [field, value] of [["rpm", input.rpm], ["tpm", input.tpm], ["max_concurrent", input.maxConcurrent]] as const) {
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) problems.push(`${field} must be an integer >= 1, got ${value}`);
   }
   return problems;
@@ -66,6 +68,7 @@ export async function createApiKey(db: Kysely<Database>, input: NewApiKey, now: 
     last_four: key.slice(-4),
     rpm: input.rpm ?? null,
     tpm: input.tpm ?? null,
+    max_concurrent: input.maxConcurrent ?? null,
     created_at: now,
     revoked_at: null,
   };
@@ -112,6 +115,7 @@ function recordFromRow(row: Selectable<ApiKeysTable>): ApiKeyRecord {
     lastFour: row.last_four,
     rpm: row.rpm === null ? undefined : Number(row.rpm),
     tpm: row.tpm === null ? undefined : Number(row.tpm),
+    maxConcurrent: row.max_concurrent === null ? undefined : Number(row.max_concurrent),
     createdAt: Number(row.created_at),
     revokedAt: row.revoked_at === null ? undefined : Number(row.revoked_at),
   };

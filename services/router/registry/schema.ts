@@ -56,6 +56,8 @@ export interface ApiKeysTable {
   rpm: number | null;
   /** Tokens per minute; null: the router's RATE_LIMIT_TOKENS default. */
   tpm: number | null;
+  /** Chat calls in flight at once; null: the router's RATE_LIMIT_CONCURRENT default. */
+  max_concurrent: number | null;
   created_at: Timestamp;
   /** When the key was revoked; null while it is valid. */
   revoked_at: number | null;

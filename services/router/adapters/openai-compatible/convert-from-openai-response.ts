@@ -13,7 +13,7 @@ import { usageFromOpenAI } from "./convert-openai-usage.js";
 import { isRecord, stringOr, type JsonRecord } from "./json-guards.js";
 import { finishReasonFromOpenAI } from "./map-openai-finish-reason.js";
 import { connectErrorFromUpstreamEvent, isUpstreamErrorEvent } from "./openai-error.js";
-import { upstreamErrorContext } from "./upstream-secrets.js";
+import { upstreamErrorContext } from "../upstream/upstream-secrets.js";
 
 export { createOpenAIStreamState, type OpenAIStreamState } from "./openai-stream-state.js";
 

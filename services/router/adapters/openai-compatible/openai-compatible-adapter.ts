@@ -1,51 +1,66 @@
 import type { ChatParams, ChatResponse, ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
 import type { Logger } from "../../../common/logger.js";
 import type { ChatAdapter, ChatTarget } from "../adapter.js";
+import { StreamCall } from "../upstream/stream-call.js";
+import { UnaryCall, type UpstreamCallContext } from "../upstream/upstream-call.js";
+import { createUpstreamClient, type UpstreamClient } from "../upstream/upstream-client.js";
+import type { UpstreamProtocol } from "../upstream/upstream-protocol.js";
+import { endpointOf, jsonPost } from "../upstream/upstream-request.js";
+import { upstreamErrorContext } from "../upstream/upstream-secrets.js";
+import { chatResponseFromOpenAI, createOpenAIStreamState } from "./convert-from-openai-response.js";
 import { chatParamsToOpenAIRequest } from "./convert-to-openai-request.js";
-import { Http1Pool } from "./http1-pool.js";
-import { StreamCall } from "./stream-call.js";
-import { UnaryCall } from "./upstream-call.js";
+import { connectErrorFromUpstreamResponse } from "./openai-error.js";
 
 /** Settings of the OpenAI-compatible adapter. */
 export interface OpenAICompatibleAdapterOptions {
   /** Longest wait for the upstream's answer headers, and between two streamed chunks. */
   readonly timeoutMs: number;
-  /** Connections kept per upstream host (default 256). */
-  readonly maxSockets?: number;
+  /** The router's upstream HTTP client; absent: the adapter opens its own with default settings. */
+  readonly client?: UpstreamClient;
   /** Told (debug) which controlled request fields were dropped; absent: nobody is. */
   readonly logger?: Pick<Logger, "debug">;
 }
 
+const streamAccept = "application/json, text/event-stream";
+
+/**
+ * OpenAI's chat completions wire format, for the shared upstream calls. Request fields that change
+ * billing or routing at the provider go only where the registry allows them (controlled-request-fields.ts).
+ */
+export function openAIProtocol(logger?: Pick<Logger, "debug">): UpstreamProtocol {
+  return {
+    request(params, target, stream) {
+      const { request, droppedFields } = chatParamsToOpenAIRequest(params, target, stream);
+      // Not an error: the request goes ahead on the terms the registry chose.
+      if (droppedFields.length > 0) {
+        logger?.debug("request fields dropped: the model's registry entry does not allow them", { backend: target.backend, model: target.upstreamModel, fields: droppedFields });
+      }
+      const auth = target.apiKey === undefined ? undefined : { authorization: `Bearer ${target.apiKey}` };
+      return jsonPost(endpointOf(target.baseUrl, "/chat/completions"), target, JSON.stringify(request), auth, streamAccept);
+    },
+    response: chatResponseFromOpenAI,
+    streamState: createOpenAIStreamState,
+    errorResponse: (status, body, _headers, target) => connectErrorFromUpstreamResponse(status, body, upstreamErrorContext(target)),
+  };
+}
+
 /**
  * The adapter for every server that speaks OpenAI's chat completions API: OpenAI, llm-d, OpenRouter,
- * Groq, Venice. Connections are kept alive and pooled per host (http1-pool.ts); aborting the signal
- * aborts the upstream request; failures become Connect codes with the provider's own error as a detail.
- * Request fields that change billing or routing at the provider go only where the registry allows
- * them (controlled-request-fields.ts).
+ * Groq, Venice. HTTP goes through the shared upstream client (undici); aborting the signal aborts the
+ * upstream request; failures become Connect codes with the provider's own error as a detail.
  */
 export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOptions): ChatAdapter {
-  // Every connection stays pooled until idle for the server's keep-alive time (or 4 s). With at most
-  // 64 kept idle, as before, more than 64 concurrent requests closed and reopened connections all
-  // the time: at 200 client connections that cost `iir all` a fifth of its streamed throughput.
-  const pool = new Http1Pool({ timeoutMs: options.timeoutMs, maxSockets: options.maxSockets ?? 256 });
-  const bodyOf = (params: ChatParams, target: ChatTarget, stream: boolean) => {
-    const { request, droppedFields } = chatParamsToOpenAIRequest(params, target, stream);
-    // Not an error: the request goes ahead on the terms the registry chose.
-    if (droppedFields.length > 0) {
-      options.logger?.debug("request fields dropped: the model's registry entry does not allow them", { backend: target.backend, model: target.upstreamModel, fields: droppedFields });
-    }
-    return JSON.stringify(request);
-  };
+  const client = options.client ?? createUpstreamClient({ timeoutMs: options.timeoutMs });
+  const protocol = openAIProtocol(options.logger);
+  const contextOf = (params: ChatParams, target: ChatTarget, signal: AbortSignal): UpstreamCallContext => ({ client, protocol, params, target, signal, timeoutMs: options.timeoutMs });
   return {
     chat(params, target, signal): Promise<ChatResponse> {
       return new Promise<ChatResponse>((resolve, reject) => {
-        new UnaryCall(pool, target, signal, options.timeoutMs, resolve, reject).start(bodyOf(params, target, false));
+        new UnaryCall(contextOf(params, target, signal), resolve, reject).start(false);
       });
     },
     chatStream(params, target, signal): AsyncIterable<ChatStreamResponse> {
-      return {
-        [Symbol.asyncIterator]: () => new StreamCall(pool, target, signal, options.timeoutMs, () => bodyOf(params, target, true)),
-      };
+      return { [Symbol.asyncIterator]: () => new StreamCall(contextOf(params, target, signal)) };
     },
   };
 }

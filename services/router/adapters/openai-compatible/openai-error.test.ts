@@ -2,7 +2,7 @@ import test from "ava";
 import { Code } from "@connectrpc/connect";
 import { findGatewayError, findUpstreamError } from "../../../common/errors.js";
 import { connectErrorFromUpstreamEvent, connectErrorFromUpstreamResponse, isUpstreamErrorEvent } from "./openai-error.js";
-import { upstreamErrorContext, type UpstreamErrorContext } from "./upstream-secrets.js";
+import { upstreamErrorContext, type UpstreamErrorContext } from "../upstream/upstream-secrets.js";
 
 const apiKey = "sk-fake-test-key-000000";
 const plain: UpstreamErrorContext = { provider: "p", secrets: [] };

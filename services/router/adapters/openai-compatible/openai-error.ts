@@ -1,7 +1,7 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, codeToHttpStatus, gatewayConnectError, upstreamConnectError } from "../../../common/errors.js";
 import { isRecord, parseJsonOrUndefined, type JsonRecord } from "./json-guards.js";
-import { redactSecrets, type UpstreamErrorContext } from "./upstream-secrets.js";
+import { redactSecrets, type UpstreamErrorContext } from "../upstream/upstream-secrets.js";
 
 // Upstream error bodies are echoed to clients; an HTML error page or a stack trace stops here.
 const maximumMessageLength = 2000;

@@ -1,18 +1,20 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { FinishReason, type ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
 import type { ChatTarget } from "../adapter.js";
+import type { ServerSentEvent } from "../upstream/sse-parser.js";
+import type { UpstreamStreamState } from "../upstream/upstream-protocol.js";
 import { ChunkTemplate, learnChunkTemplate, type TemplateKind } from "./chunk-template.js";
 import { usageFromOpenAI } from "./convert-openai-usage.js";
 import { countOf, isRecord, type JsonRecord } from "./json-guards.js";
 import { finishReasonFromOpenAI } from "./map-openai-finish-reason.js";
 import { connectErrorFromUpstreamEvent, isUpstreamErrorEvent } from "./openai-error.js";
-import { upstreamErrorContext } from "./upstream-secrets.js";
+import { upstreamErrorContext } from "../upstream/upstream-secrets.js";
 
 /**
  * What one streamed request has seen so far, and the translation of each upstream
  * `chat.completion.chunk` into the contract's small stream events. One per request.
  */
-export interface OpenAIStreamState {
+export interface OpenAIStreamState extends UpstreamStreamState {
   /** Parts for one event's `data` text; throws for an error event or a malformed chunk. */
   partsFromEventData(data: string): ChatStreamResponse[];
   /** Parts for one parsed chunk: reasoning, text, tool-call deltas and finish per choice, then usage. */
@@ -39,6 +41,10 @@ class OpenAIChunkTranslator implements OpenAIStreamState {
   private unusedTemplates = 0;
 
   constructor(private readonly target: ChatTarget) {}
+
+  partsFromEvent(event: ServerSentEvent): ChatStreamResponse[] {
+    return this.partsFromEventData(event.data);
+  }
 
   partsFromEventData(data: string): ChatStreamResponse[] {
     const template = this.template;

@@ -2,6 +2,7 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider } from "k
 import * as createModelsAndAgents from "./20261123-163000-create-models-and-agents.js";
 import * as createApiKeys from "./20261201-090000-create-api-keys.js";
 import * as addModelRequestPolicy from "./20261203-120000-add-model-request-policy.js";
+import * as addApiKeyMaxConcurrent from "./20261203-233000-add-api-key-max-concurrent.js";
 
 /**
  * Every migration, by name. Imported statically rather than read from the filesystem so that they
@@ -12,6 +13,7 @@ export const registryMigrations: Readonly<Record<string, Migration>> = Object.fr
   "20261123-163000-create-models-and-agents": createModelsAndAgents,
   "20261201-090000-create-api-keys": createApiKeys,
   "20261203-120000-add-model-request-policy": addModelRequestPolicy,
+  "20261203-233000-add-api-key-max-concurrent": addApiKeyMaxConcurrent,
 });
 
 /** A kysely MigrationProvider over the statically imported list. */

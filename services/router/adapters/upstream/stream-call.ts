@@ -2,11 +2,10 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { ChatResponse, ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
 import type { BatchingIterator } from "../../../common/async-iterables.js";
 import { partsFromChatResponse } from "../../../common/chat-response-parts.js";
-import type { ChatTarget } from "../adapter.js";
-import type { Http1Pool, Http1ResponseHead } from "./http1-pool.js";
-import { createOpenAIStreamState, type OpenAIStreamState } from "./openai-stream-state.js";
-import { createSseParser, type SseParser } from "./sse-parser.js";
-import { AnswerBody, tooLarge, upstreamFailure, UpstreamCall } from "./upstream-call.js";
+import { createSseParser, type ServerSentEvent, type SseParser } from "./sse-parser.js";
+import { AnswerBody, headerValue, tooLarge, upstreamFailure, UpstreamCall, type UpstreamCallContext } from "./upstream-call.js";
+import type { UpstreamHeaders } from "./upstream-client.js";
+import type { UpstreamStreamState } from "./upstream-protocol.js";
 
 // Parts waiting for a slow reader before the upstream connection stops being read.
 const streamHighWater = 1024;
@@ -27,17 +26,11 @@ export class StreamCall extends UpstreamCall implements BatchingIterator<ChatStr
   private wakeScheduled = false;
   /** Set for an SSE answer; a JSON answer (a server that ignored `stream`) is collected in `json`. */
   private parser: SseParser | undefined;
-  private state: OpenAIStreamState | undefined;
+  private state: UpstreamStreamState | undefined;
   private json: AnswerBody | undefined;
 
-  constructor(
-    pool: Http1Pool,
-    target: ChatTarget,
-    signal: AbortSignal,
-    timeoutMs: number,
-    private readonly body: () => string,
-  ) {
-    super(pool, target, signal, timeoutMs);
+  constructor(call: UpstreamCallContext) {
+    super(call);
   }
 
   next(): Promise<IteratorResult<ChatStreamResponse>> {
@@ -59,7 +52,7 @@ export class StreamCall extends UpstreamCall implements BatchingIterator<ChatStr
     if (!this.settled) {
       this.settled = true;
       this.detach();
-      this.request?.abort();
+      this.exchange?.abort();
     }
     this.finished = true;
     this.queue = [];
@@ -73,9 +66,9 @@ export class StreamCall extends UpstreamCall implements BatchingIterator<ChatStr
     if (!this.started) {
       this.started = true;
       try {
-        this.start(this.body());
+        this.start(true);
       } catch (error) {
-        this.fail(upstreamFailure(error, this.target, this.signal));
+        this.fail(upstreamFailure(error, this.target, this.call.signal));
       }
       if (this.error !== undefined) return Promise.reject(this.error);
     }
@@ -95,7 +88,7 @@ export class StreamCall extends UpstreamCall implements BatchingIterator<ChatStr
   private drained(): void {
     if (this.paused && this.queue.length - this.position < streamHighWater / 2) {
       this.paused = false;
-      this.request?.resume();
+      this.exchange?.resume();
     }
   }
 
@@ -120,7 +113,7 @@ export class StreamCall extends UpstreamCall implements BatchingIterator<ChatStr
     }
     if (!this.paused && this.queue.length - this.position >= streamHighWater) {
       this.paused = true;
-      this.request?.pause();
+      this.exchange?.pause();
     }
   }
 
@@ -162,12 +155,12 @@ export class StreamCall extends UpstreamCall implements BatchingIterator<ChatStr
     }
   }
 
-  protected answerHead(head: Http1ResponseHead): void {
+  protected answerHead(headers: UpstreamHeaders): void {
     // Some servers ignore `stream: true` and answer (or fail) with one JSON body: replay it as parts.
-    if (head.headers["content-type"]?.startsWith("application/json")) this.json = new AnswerBody();
+    if (headerValue(headers, "content-type")?.startsWith("application/json")) this.json = new AnswerBody();
     else {
       this.parser = createSseParser();
-      this.state = createOpenAIStreamState(this.target);
+      this.state = this.protocol.streamState(this.target);
     }
   }
 
@@ -176,13 +169,21 @@ export class StreamCall extends UpstreamCall implements BatchingIterator<ChatStr
     const json = this.json;
     if (json !== undefined) {
       if (!json.add(bytes)) {
-        this.request?.abort();
+        this.exchange?.abort();
         this.fail(tooLarge(this.target));
       }
       return;
     }
     const parser = this.parser!;
-    this.deliver(parser.feed(bytes));
+    let events: readonly ServerSentEvent[];
+    try {
+      events = parser.feed(bytes);
+    } catch (error) {
+      this.exchange?.abort();
+      this.fail(upstreamFailure(error, this.target, this.call.signal));
+      return;
+    }
+    this.deliver(events);
     // After `[DONE]` the rest of the body (often just the chunked terminator, in a later packet) is
     // left to drain, so the connection goes back to the pool.
     if (parser.done && !this.settled) this.finish();
@@ -194,9 +195,9 @@ export class StreamCall extends UpstreamCall implements BatchingIterator<ChatStr
     if (json !== undefined) {
       let response: ChatResponse;
       try {
-        response = json.response(this.target);
+        response = json.response(this.protocol, this.target);
       } catch (error) {
-        this.fail(upstreamFailure(error, this.target, this.signal));
+        this.fail(upstreamFailure(error, this.target, this.call.signal));
         return;
       }
       this.push(partsFromChatResponse(response));
@@ -204,7 +205,14 @@ export class StreamCall extends UpstreamCall implements BatchingIterator<ChatStr
       return;
     }
     const parser = this.parser!;
-    this.deliver(parser.end());
+    let events: readonly ServerSentEvent[];
+    try {
+      events = parser.end();
+    } catch (error) {
+      this.fail(upstreamFailure(error, this.target, this.call.signal));
+      return;
+    }
+    this.deliver(events);
     if (this.settled) return;
     if (!parser.done && !this.state!.finished) {
       this.fail(new ConnectError(`${this.target.provider} upstream closed the stream before it finished`, Code.Unavailable));
@@ -214,20 +222,20 @@ export class StreamCall extends UpstreamCall implements BatchingIterator<ChatStr
   }
 
   /** Parts of the events before a bad one still reach the reader, then the error does. */
-  private deliver(events: readonly { data: string }[]): void {
+  private deliver(events: readonly ServerSentEvent[]): void {
     if (events.length === 0) return;
     const state = this.state!;
     let parts: ChatStreamResponse[] | undefined;
     try {
       for (const event of events) {
-        const eventParts = state.partsFromEventData(event.data);
+        const eventParts = state.partsFromEvent(event);
         if (parts === undefined) parts = eventParts;
         else for (const part of eventParts) parts.push(part);
       }
     } catch (error) {
       if (parts !== undefined) this.push(parts);
-      this.request?.abort();
-      this.fail(upstreamFailure(error, this.target, this.signal));
+      this.exchange?.abort();
+      this.fail(upstreamFailure(error, this.target, this.call.signal));
       return;
     }
     if (parts !== undefined) this.push(parts);

@@ -21,7 +21,7 @@ export const chatBody = {
  * What (a)–(c) send: the same request with a number unique to each request at the end of the user's
  * message (the load generator replaces `__N__`), so the gateways' response cache misses every time.
  */
-const uniqueChatBody = {
+export const uniqueChatBody = {
   ...chatBody,
   messages: [chatBody.messages[0]!, { role: "user", content: `${chatBody.messages[1]!.content} __N__` }],
 };
@@ -66,13 +66,13 @@ export interface GatewayResult {
 }
 
 /** Measures (a)–(d): every mode × connection count, targets taking turns run by run. */
-export async function measureGateway(options: { quick: boolean }): Promise<GatewayResult> {
+export async function measureGateway(options: { quick: boolean; iirRoot: string }): Promise<GatewayResult> {
   const runs = options.quick ? 1 : 3;
   const seconds = options.quick ? 2 : 8;
   const mock = await startMockUpstream();
   let targets: Targets | undefined;
   try {
-    targets = await startTargets(mock);
+    targets = await startTargets(mock, { iirRoot: options.iirRoot });
     const rssLog: RssLog = new Map();
     const cacheTarget = targets.all.get("cache")!;
     const beforePriming = await mock.count();

@@ -36,11 +36,11 @@ export interface Targets {
  * it: request logging at info (written to /dev/null), API key guards, rate limiting, telemetry, and
  * the response cache (every request of (a)–(c) is unique, so each is looked up and misses).
  */
-export async function startTargets(mock: MockUpstream): Promise<Targets> {
+export async function startTargets(mock: MockUpstream, options: { iirRoot: string }): Promise<Targets> {
   const env = { IIR_AGENT_ENABLED: "false", OPENAI_BASE_URL: `${mock.url}/v1`, EXTERNAL_OPENAI_KEY: "x", LOG_LEVEL: "info" };
   const started: IirProcess[] = [];
-  const start = async (options: Parameters<typeof startIirProcess>[0]) => {
-    const iir = await startIirProcess(options);
+  const start = async (iirOptions: Parameters<typeof startIirProcess>[0]) => {
+    const iir = await startIirProcess({ ...iirOptions, root: options.iirRoot });
     started.unshift(iir);
     return iir;
   };

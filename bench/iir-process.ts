@@ -4,7 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, spawnTracked, stopChild, waitUntil } from "./child-processes.js";
 
-const binary = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "bin", "iir.js");
+const repositoryRoot = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 /** An `iir` command running in its own process, so the load generator never shares its CPU time. */
 export interface IirProcess {
@@ -25,6 +25,10 @@ export interface IirProcessOptions {
   /** Registry file; a fresh temporary one when absent (a split facade must share the router's). */
   readonly sqliteDbPath?: string;
   readonly env?: Readonly<Record<string, string>>;
+  /** The checkout whose bin/iir.js to run, for before/after comparisons; this one by default. */
+  readonly root?: string;
+  /** Added to node's own flags, e.g. --cpu-prof. */
+  readonly nodeArguments?: readonly string[];
 }
 
 /**
@@ -40,7 +44,8 @@ export async function startIirProcess(options: IirProcessOptions = {}): Promise<
   const routerPort = await freePort();
   const args = command === "facade" && options.router !== undefined ? ["facade", "--router", options.router] : [command];
   // As `npm start` runs it (package.json).
-  const child = spawnTracked(process.execPath, ["--max-semi-space-size=8", "--v8-pool-size=2", binary, ...args], {
+  const binary = path.join(options.root ?? repositoryRoot, "bin", "iir.js");
+  const child = spawnTracked(process.execPath, ["--max-semi-space-size=8", "--v8-pool-size=2", ...(options.nodeArguments ?? []), binary, ...args], {
     env: {
       ...process.env,
       IIR_HOST: "127.0.0.1",

@@ -1,8 +1,9 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, spawnTracked, stopChild, waitUntil } from "./child-processes.js";
+import type { SlowStreamShape } from "./config.js";
 
-const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "mock-upstream.ts");
+const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** The mock OpenAI upstream running in its own process. */
 export interface MockUpstream {
@@ -15,12 +16,18 @@ export interface MockUpstream {
 }
 
 /**
- * Starts bench/mock-upstream.ts on a free loopback port and waits until it answers. Its own
- * process, so neither the harness nor the gateway shares an event loop with it.
+ * Starts bench/mock-upstream.ts, or with `slow` bench/slow-upstream.ts, on a free loopback port and
+ * waits until it answers. Its own process, so neither the harness nor the gateway shares an event
+ * loop with it.
  */
-export async function startMockUpstream(): Promise<MockUpstream> {
+export async function startMockUpstream(options: { slow?: SlowStreamShape } = {}): Promise<MockUpstream> {
   const port = await freePort();
-  const child = spawnTracked(process.execPath, ["--import", "tsx", script, String(port)], { stdio: ["ignore", "ignore", "inherit"], server: `mock upstream on port ${port}` });
+  const { slow } = options;
+  const [script, shape] = slow === undefined ? ["mock-upstream.ts", []] : ["slow-upstream.ts", [slow.firstChunkMs, slow.chunks, slow.gapMs].map(String)];
+  const child = spawnTracked(process.execPath, ["--import", "tsx", path.join(here, script), String(port), ...shape], {
+    stdio: ["ignore", "ignore", "inherit"],
+    server: `${slow === undefined ? "mock" : "slow mock"} upstream on port ${port}`,
+  });
   const url = `http://127.0.0.1:${port}`;
   const count = async () => {
     const answer = (await (await fetch(`${url}/count`)).json()) as { requests?: unknown };

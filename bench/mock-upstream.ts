@@ -41,6 +41,23 @@ function streamPieces(): { first: Buffer; rest: Buffer } {
 export function createMockUpstream(): { server: http.Server; count(): number } {
   const completion = completionBody();
   const stream = streamPieces();
+  return createCountingUpstream((response, streamed) => {
+    if (!streamed) {
+      response.writeHead(200, { "content-type": "application/json", "content-length": completion.length });
+      response.end(completion);
+      return;
+    }
+    response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    response.write(stream.first);
+    response.end(stream.rest);
+  });
+}
+
+/**
+ * A mock upstream's server: `POST /v1/chat/completions` is counted and answered by `answer` (told
+ * whether the request asked to stream) once its body is in; `GET /count` says how many there were.
+ */
+export function createCountingUpstream(answer: (response: http.ServerResponse, streamed: boolean) => void): { server: http.Server; count(): number } {
   let requests = 0;
   const server = http.createServer({ keepAliveTimeout: 65_000 }, (request, response) => {
     if (request.method === "GET" && request.url === "/count") {
@@ -56,16 +73,7 @@ export function createMockUpstream(): { server: http.Server; count(): number } {
     requests++;
     const pieces: Buffer[] = [];
     request.on("data", (piece: Buffer) => pieces.push(piece));
-    request.on("end", () => {
-      if (!Buffer.concat(pieces).includes('"stream":true')) {
-        response.writeHead(200, { "content-type": "application/json", "content-length": completion.length });
-        response.end(completion);
-        return;
-      }
-      response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-      response.write(stream.first);
-      response.end(stream.rest);
-    });
+    request.on("end", () => answer(response, Buffer.concat(pieces).includes('"stream":true')));
   });
   return { server, count: () => requests };
 }

@@ -57,3 +57,42 @@ export async function sampleWhile<T>(work: Promise<T>, measure: () => number, in
     clearInterval(timer);
   }
 }
+
+/** User plus system CPU time of a process, all its threads together, in seconds (/proc/PID/stat, clock ticks of 10 ms). */
+export function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The fields after the command name, which may itself hold spaces and parentheses; utime and stime are the 14th and 15th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** `pid` and every process below it (any a gateway starts: their CPU time counts too), from the parent ids in /proc. */
+export function processTree(pid: number): number[] {
+  const parents = new Map<number, number[]>();
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      parents.set(parent, [...(parents.get(parent) ?? []), Number(entry)]);
+    } catch {
+      // it exited while we looked
+    }
+  }
+  const tree = [pid];
+  for (let index = 0; index < tree.length; index++) tree.push(...(parents.get(tree[index]!) ?? []));
+  return tree;
+}
+
+/**
+ * Sets a process's peak resident memory (VmHWM) back to what it holds now, so the peak read after a
+ * run is that run's (`echo 5 > /proc/PID/clear_refs`, Linux ≥ 4.0). False where the kernel refuses.
+ */
+export function resetPeakMemory(pid: number): boolean {
+  try {
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+}

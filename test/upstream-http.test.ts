@@ -9,7 +9,7 @@ import { loadConfig } from "../services/common/config.js";
 import { createOpenAICompatibleAdapter } from "../services/router/adapters/openai-compatible/openai-compatible-adapter.js";
 import { createUpstreamClient } from "../services/router/adapters/upstream/upstream-client.js";
 import { upstreamClientOptions } from "../services/router/server.js";
-import { collect, collectUntilFailure, failureOf, paramsWith, textOf } from "./support/adapter-fixtures.js";
+import { apiKey, collect, collectUntilFailure, failureOf, paramsWith, textOf } from "./support/adapter-fixtures.js";
 import { adminRegistry } from "./support/admin.js";
 import { startFakeUpstream } from "./support/fake-openai-upstream.js";
 import { startMesh } from "./support/mesh.js";
@@ -32,7 +32,7 @@ const lastEvent = `data: ${JSON.stringify({ id: "c", object: "chat.completion.ch
 const sseBody = events.join("") + lastEvent;
 const errorBody = JSON.stringify({ error: { message: "the model is overloaded", type: "server_error", param: null, code: null } });
 
-const target = (baseUrl: string, upstreamModel = "m") => ({ backend: "openai", provider: "openai", baseUrl, apiKey: "sk-test-0123456789abcdef", upstreamModel });
+const target = (baseUrl: string, upstreamModel = "m") => ({ backend: "openai", provider: "openai", baseUrl, apiKey: apiKey, upstreamModel });
 const hello = { model: "openai/m", messages: [{ role: "user", content: "hi" }] };
 
 /** A POST of `body` to the facade's chat completions; the status and the parsed answer. */
@@ -51,7 +51,7 @@ test("answers that are not valid HTTP are a clean 502 in OpenAI's error shape, a
   const upstream = await rawHttpServer(t, (socket, request) => {
     socket.write(broken[request.model] ?? okAnswer);
   });
-  const mesh = await startMesh({ OPENAI_BASE_URL: upstream.baseUrl, EXTERNAL_OPENAI_KEY: "sk-test-0123456789abcdef", IIR_UPSTREAM_TIMEOUT: "10" });
+  const mesh = await startMesh({ OPENAI_BASE_URL: upstream.baseUrl, EXTERNAL_OPENAI_KEY: apiKey, IIR_UPSTREAM_TIMEOUT: "10" });
   t.teardown(() => mesh.close());
   for (const model of Object.keys(broken)) {
     const { status, json } = await chat(mesh.facadeUrl, { ...hello, model: `openai/${model}` });
@@ -140,7 +140,7 @@ test("HTTP_PROXY and HTTPS_PROXY are honoured with CONNECT tunnels, and NO_PROXY
   const proxy = await connectProxy(t);
   const fake = await startFakeUpstream();
   t.teardown(() => fake.close());
-  const mesh = await startMesh({ OPENAI_BASE_URL: fake.baseUrl, EXTERNAL_OPENAI_KEY: "sk-test-0123456789abcdef", HTTP_PROXY: proxy.url, NO_PROXY: "example.invalid" });
+  const mesh = await startMesh({ OPENAI_BASE_URL: fake.baseUrl, EXTERNAL_OPENAI_KEY: apiKey, HTTP_PROXY: proxy.url, NO_PROXY: "example.invalid" });
   t.teardown(() => mesh.close());
   const { status, json } = await chat(mesh.facadeUrl, { ...hello, model: "openai/gpt-4o-mini" });
   t.is(status, 200, JSON.stringify(json));
@@ -175,7 +175,7 @@ test("a connect timeout moves a registry model to its fallback in time, and an a
   const port = await blackholePort(t);
   const spare = await startFakeUpstream();
   t.teardown(() => spare.close());
-  const mesh = await startMesh({ IIR_UPSTREAM_CONNECT_TIMEOUT: "1", EXTERNAL_BLACKHOLE_KEY: "sk-none-0123456789" });
+  const mesh = await startMesh({ IIR_UPSTREAM_CONNECT_TIMEOUT: "1", EXTERNAL_BLACKHOLE_KEY: apiKey });
   t.teardown(() => mesh.close());
   const registry = adminRegistry(mesh.routerUrl);
   await registry.upsertModel({ model: { name: "steady", provider: "openai", baseUrl: spare.baseUrl, upstreamModel: "gpt-4o-mini", enabled: true } });

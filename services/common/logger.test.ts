@@ -40,11 +40,11 @@ test("lines below the level are not written; silent writes nothing", (t) => {
 
 test("credentials in headers and in fields named for them come out redacted; the caller's objects are untouched", (t) => {
   const { logger, lines, entries } = capturedLogger();
-  const headers = { authorization: "Bearer sk-live-header-0001", "x-api-key": "sk-live-xkey-0002", Authorization: "Bearer sk-live-capital-0003", accept: "application/json" };
+  const headers = { authorization: "Bearer fake-secret-header-0001", "x-api-key": "fake-secret-xkey-0002", Authorization: "Bearer fake-secret-capital-0003", accept: "application/json" };
   logger.warn("upstream refused", {
     headers,
-    authorization: "Bearer sk-live-field-0004",
-    apiKey: "sk-live-apikey-0005",
+    authorization: "Bearer fake-secret-field-0004",
+    apiKey: "fake-secret-apikey-0005",
     agentToken: "agent-secret-0006",
     password: "hunter2-0007",
     keyName: "alice",
@@ -61,7 +61,7 @@ test("credentials in headers and in fields named for them come out redacted; the
     keyName: "alice",
     promptTokens: 7,
   });
-  t.is(headers.authorization, "Bearer sk-live-header-0001", "redaction works on a copy");
+  t.is(headers.authorization, "Bearer fake-secret-header-0001", "redaction works on a copy");
   logger.info("no credentials here", { requestId: "r2" });
   t.false("authorization" in entries()[1]!, "an absent field is not added as [redacted]");
 });

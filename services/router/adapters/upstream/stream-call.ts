@@ -3,7 +3,7 @@ import type { ChatResponse, ChatStreamResponse } from "../../../../gen/iir/infer
 import type { BatchingIterator } from "../../../common/async-iterables.js";
 import { partsFromChatResponse } from "../../../common/chat-response-parts.js";
 import { createSseParser, type ServerSentEvent, type SseParser } from "./sse-parser.js";
-import { AnswerBody, headerValue, tooLarge, upstreamFailure, UpstreamCall, type UpstreamCallContext } from "./upstream-call.js";
+import { AnswerBody, headerValue, tooLarge, upstreamFailure, UpstreamCall } from "./upstream-call.js";
 import type { UpstreamHeaders } from "./upstream-client.js";
 import type { UpstreamStreamState } from "./upstream-protocol.js";
 
@@ -28,10 +28,6 @@ export class StreamCall extends UpstreamCall implements BatchingIterator<ChatStr
   private parser: SseParser | undefined;
   private state: UpstreamStreamState | undefined;
   private json: AnswerBody | undefined;
-
-  constructor(call: UpstreamCallContext) {
-    super(call);
-  }
 
   next(): Promise<IteratorResult<ChatStreamResponse>> {
     if (this.position < this.queue.length) {

@@ -30,9 +30,13 @@ export interface BenchConfig {
   /** Concurrent streams of the streams scenario's two rows; the goals of 200 and 500 apply to them. */
   readonly streamConcurrency: readonly [number, number];
   readonly streamSeconds: number;
+  /** The streams scenario's proxies (direct is always measured, as the reference). */
+  readonly streamTargets: ReadonlySet<string>;
+  /** Extra node flags for the streams scenario's `iir all` (IIR_BENCH_NODE_ARGS, e.g. --trace-gc). */
+  readonly iirNodeArguments: readonly string[];
 }
 
-const usage = "usage: npm run bench -- [--quick] [--only=gateway,streams,agent] [--profile] [--ttft-ms=200] [--chunks=100] [--gap-ms=20] [--streams=200,500] [--stream-seconds=20]";
+const usage = "usage: npm run bench -- [--quick] [--only=gateway,streams,agent] [--profile] [--ttft-ms=200] [--chunks=100] [--gap-ms=20] [--streams=200,500] [--stream-seconds=20] [--stream-targets=bare,nginx,iir]";
 const repositoryRoot = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 /** Reads the flags and the environment; throws naming every bad one at once. */
@@ -44,7 +48,7 @@ export function loadBenchConfig(argv: readonly string[], environment: NodeJS.Pro
     if (match === null) problems.push(`unexpected argument "${argument}"`);
     else flags.set(match[1]!, match[2] ?? "");
   }
-  const known = new Set(["quick", "only", "profile", "ttft-ms", "chunks", "gap-ms", "streams", "stream-seconds"]);
+  const known = new Set(["quick", "only", "profile", "ttft-ms", "chunks", "gap-ms", "streams", "stream-seconds", "stream-targets"]);
   for (const name of flags.keys()) if (!known.has(name)) problems.push(`unknown flag --${name}`);
   const quick = flags.has("quick");
   const integer = (name: string, fallback: number, minimum: number): number => {
@@ -59,6 +63,9 @@ export function loadBenchConfig(argv: readonly string[], environment: NodeJS.Pro
   for (const name of only ?? []) if (!(benchSections as readonly string[]).includes(name)) problems.push(`--only: unknown part "${name}" (one of ${benchSections.join(", ")})`);
   const streams = (flags.get("streams") ?? (quick ? "20,50" : "200,500")).split(",").map(Number);
   if (streams.length !== 2 || !streams.every((count) => Number.isInteger(count) && count >= 1)) problems.push(`--streams must be two counts, e.g. 200,500, got "${flags.get("streams")}"`);
+  const proxies = ["bare", "nginx", "iir"];
+  const streamTargets = (flags.get("stream-targets") ?? proxies.join(",")).split(",").filter((name) => name !== "");
+  for (const name of streamTargets) if (!proxies.includes(name)) problems.push(`--stream-targets: unknown target "${name}" (one of ${proxies.join(", ")})`);
   const iirRoot = path.resolve(environment.IIR_BENCH_ROOT || repositoryRoot);
   if (!fs.existsSync(path.join(iirRoot, "bin", "iir.js"))) problems.push(`IIR_BENCH_ROOT must be a checkout with bin/iir.js, got "${iirRoot}"`);
   const config: BenchConfig = {
@@ -70,6 +77,8 @@ export function loadBenchConfig(argv: readonly string[], environment: NodeJS.Pro
     slow: Object.freeze({ firstChunkMs: integer("ttft-ms", 200, 0), chunks: integer("chunks", 100, 1), gapMs: integer("gap-ms", 20, 0) }),
     streamConcurrency: [streams[0] ?? 1, streams[1] ?? 1],
     streamSeconds: integer("stream-seconds", quick ? 5 : 20, 1),
+    streamTargets: new Set(["direct", ...streamTargets]),
+    iirNodeArguments: (environment.IIR_BENCH_NODE_ARGS ?? "").split(/\s+/).filter((flag) => flag !== ""),
   };
   if (problems.length > 0) throw new Error(`${problems.join("\n")}\n${usage}`);
   return Object.freeze(config);

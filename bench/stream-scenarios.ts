@@ -59,12 +59,12 @@ const streamBody = JSON.stringify({ ...uniqueChatBody, stream: true });
  */
 export async function measureStreams(config: BenchConfig): Promise<StreamsResult> {
   const mock = await startMockUpstream({ slow: config.slow });
-  const nodeArguments = config.profile ? ["--cpu-prof", `--cpu-prof-dir=${profileDirectory}`] : [];
+  const nodeArguments = [...config.iirNodeArguments, ...(config.profile ? ["--cpu-prof", `--cpu-prof-dir=${profileDirectory}`] : [])];
   let targets: StreamTargets | undefined;
   const warmUpSeconds = config.quick ? 2 : 5;
   const cells: StreamCell[] = [];
   try {
-    targets = await startStreamTargets(mock, { root: config.iirRoot, nodeArguments });
+    targets = await startStreamTargets(mock, { root: config.iirRoot, nodeArguments, only: config.streamTargets });
     const run = (target: StreamTarget, concurrency: number, seconds: number) => measureRun(mock, target, config.slow, concurrency, seconds);
     for (const target of targets.targets) if (target.name !== "direct") await run(target, config.streamConcurrency[0], warmUpSeconds);
     for (const concurrency of config.streamConcurrency) {

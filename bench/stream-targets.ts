@@ -42,6 +42,8 @@ export interface StreamTargets {
 export interface IirStartOptions {
   readonly root: string;
   readonly nodeArguments: readonly string[];
+  /** The targets to start (--stream-targets); absent: all. */
+  readonly only?: ReadonlySet<string>;
 }
 
 /**
@@ -58,23 +60,29 @@ export async function startStreamTargets(mock: MockUpstream, iir: IirStartOption
   const notes: string[] = [];
   let iirPid: number | undefined;
   try {
-    const bare = await startBareProxy(mock.url);
-    stops.push(bare.stop);
-    targets.push({ name: "bare", url: chat(bare.url), processes: () => [bare.pid] });
-    const nginx = await startNginxProxy(mock.url);
-    if (nginx === undefined) notes.push(`nginx skipped: ${nginxPath} is not installed (Debian: apt-get install nginx-light)`);
+    const wanted = (name: StreamTargetName) => iir.only === undefined || iir.only.has(name);
+    if (wanted("bare")) {
+      const bare = await startBareProxy(mock.url);
+      stops.push(bare.stop);
+      targets.push({ name: "bare", url: chat(bare.url), processes: () => [bare.pid] });
+    }
+    const nginx = wanted("nginx") ? await startNginxProxy(mock.url) : undefined;
+    if (!wanted("nginx")) notes.push("nginx not measured (--stream-targets)");
+    else if (nginx === undefined) notes.push(`nginx skipped: ${nginxPath} is not installed (Debian: apt-get install nginx-light)`);
     else {
       stops.push(nginx.stop);
       targets.push({ name: "nginx", url: chat(nginx.url), processes: () => processTree(nginx.pid) });
     }
-    try {
-      const env = { IIR_AGENT_ENABLED: "false", OPENAI_BASE_URL: `${mock.url}/v1`, EXTERNAL_OPENAI_KEY: "x", LOG_LEVEL: "info" };
-      const all = await startIirProcess({ env, root: iir.root, nodeArguments: iir.nodeArguments });
-      stops.push(all.stop);
-      iirPid = all.pid;
-      targets.push({ name: "iir", url: chat(all.url), processes: () => processTree(all.pid) });
-    } catch (error) {
-      notes.push(`iir all did not start, so it was not measured: ${error instanceof Error ? error.message : String(error)}`);
+    if (wanted("iir")) {
+      try {
+        const env = { IIR_AGENT_ENABLED: "false", OPENAI_BASE_URL: `${mock.url}/v1`, EXTERNAL_OPENAI_KEY: "x", LOG_LEVEL: "info" };
+        const all = await startIirProcess({ env, root: iir.root, nodeArguments: iir.nodeArguments });
+        stops.push(all.stop);
+        iirPid = all.pid;
+        targets.push({ name: "iir", url: chat(all.url), processes: () => processTree(all.pid) });
+      } catch (error) {
+        notes.push(`iir all did not start, so it was not measured: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
   } catch (error) {
     for (const stop of stops.reverse()) await stop();

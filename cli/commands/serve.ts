@@ -7,6 +7,7 @@ import { openServiceLogger, type Logger } from "../../services/common/logger.js"
 import { createTelemetry, type Telemetry } from "../../services/common/telemetry/telemetry.js";
 import { startFacade } from "../../facade/server.js";
 import { startRouter } from "../../services/router/server.js";
+import { describeRegistry } from "../../services/router/registry/database.js";
 
 /** Something that runs until told to stop. */
 interface Stoppable {
@@ -33,7 +34,7 @@ export async function serveAll(config: Config): Promise<void> {
     const transport = createInProcessTransport(router.routes, { interceptors: router.interceptors });
     const facade = await startFacade({ config, transport, logger, telemetry });
     stoppables.unshift(facade);
-    logger.info("iir started", { facade: `http://${config.host}:${facade.port}`, router: `${config.routerHost}:${router.port}`, registry: config.sqliteDbPath });
+    logger.info("iir started", { facade: `http://${config.host}:${facade.port}`, router: `${config.routerHost}:${router.port}`, registry: describeRegistry(config) });
   } catch (error) {
     for (const stoppable of stoppables) await stoppable.close(0);
     await closeProcess();
@@ -63,7 +64,7 @@ export async function serveRouter(config: Config): Promise<void> {
     throw error;
   });
   const metrics = router.metricsPort === undefined ? undefined : `http://${config.routerHost}:${router.metricsPort}/metrics`;
-  logger.info("router started", { router: `${config.routerHost}:${router.port}`, registry: config.sqliteDbPath, metrics });
+  logger.info("router started", { router: `${config.routerHost}:${router.port}`, registry: describeRegistry(config), metrics });
   stopOnSignal([router], config.shutdownGraceMs, logger, closeProcess);
 }
 

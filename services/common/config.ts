@@ -69,6 +69,8 @@ export interface Config {
   /** A split facade PINGs its router after this long without a word while calls are open (IIR_ROUTER_KEEPALIVE); 0: never. */
   readonly routerKeepaliveMs: number;
   readonly sqliteDbPath: string;
+  /** Postgres registry (DATABASE_URL, postgres:// or postgresql://), shared by router replicas; undefined: SQLite at sqliteDbPath. Never logged: it may carry a password. */
+  readonly databaseUrl: string | undefined;
   readonly maxBodyBytes: number;
   readonly shutdownGraceMs: number;
   readonly upstreamTimeoutMs: number;
@@ -208,6 +210,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     routerUrl: read.url("IIR_ROUTER_URL", "http://127.0.0.1:50051") ?? "",
     routerKeepaliveMs: read.seconds("IIR_ROUTER_KEEPALIVE", 10),
     sqliteDbPath: read.string("SQLITE_DB_PATH", "data/iir.db") ?? "data/iir.db",
+    databaseUrl: read.postgresUrl("DATABASE_URL"),
     maxBodyBytes: read.bytes("IIR_MAX_BODY", 4 * 1024 * 1024),
     shutdownGraceMs: read.seconds("IIR_SHUTDOWN_GRACE", 10),
     upstreamTimeoutMs: read.seconds("IIR_UPSTREAM_TIMEOUT", 600),
@@ -365,6 +368,19 @@ function createReader(environment: NodeJS.ProcessEnv, problems: string[]) {
       } catch {
         // The URL may carry a password: it is never echoed.
         problems.push(`${name} must be a redis:// or rediss:// URL`);
+        return undefined;
+      }
+    },
+    postgresUrl: (name: string): string | undefined => {
+      const value = raw(name);
+      if (value === undefined) return undefined;
+      try {
+        const url = new URL(value);
+        if ((url.protocol !== "postgres:" && url.protocol !== "postgresql:") || (url.hostname === "" && !url.searchParams.has("host"))) throw new Error("not postgres");
+        return value;
+      } catch {
+        // The URL may carry a password: it is never echoed.
+        problems.push(`${name} must be a postgres:// or postgresql:// URL with a host`);
         return undefined;
       }
     },

@@ -15,11 +15,14 @@ import { createAgentAdapter } from "./adapters/agent/agent-adapter.js";
 import { createOpenAICompatibleAdapter } from "./adapters/openai-compatible/openai-compatible-adapter.js";
 import { createUpstreamClient, type UpstreamClient, type UpstreamClientOptions } from "./adapters/upstream/upstream-client.js";
 import { createAgentDirectory, type AgentDirectory } from "./agents/agent-directory.js";
+import { createAgentSync, type AgentSync } from "./agents/agent-sync.js";
 import { createAdminCheck, createAgentTokenCheck } from "../common/mesh-tokens.js";
 import { createApiKeyPolicy } from "./auth/api-key-policy.js";
 import { createApiKeyStore, type ApiKeyStore } from "./auth/api-key-store.js";
 import { createMemoryRateLimitStore } from "./rate-limit/memory-rate-limit-store.js";
 import { createRedisRateLimitStore } from "./rate-limit/redis-rate-limit-store.js";
+import { createRedisConcurrencyLimiter } from "./rate-limit/redis-concurrency-limiter.js";
+import { createConcurrencyLimiter, type ConcurrencyLimiter } from "./rate-limit/concurrency-limiter.js";
 import type { RateLimitStore } from "./rate-limit/rate-limit-store.js";
 import { isLoopbackHost } from "../common/peer.js";
 import { createMeshTransport } from "../common/mesh-transport.js";
@@ -33,7 +36,7 @@ import { createInferenceService } from "./inference-service.js";
 import { createRouterObservation } from "./telemetry/router-observation.js";
 import { createTelemetry, type Telemetry } from "../common/telemetry/telemetry.js";
 import { listenMetrics, type MetricsServer } from "../common/telemetry/metrics-server.js";
-import { openDatabase } from "./registry/database.js";
+import { openRegistry } from "./registry/database.js";
 import { migrateToLatest } from "./registry/migrations/index.js";
 import { createModelCatalog, type ModelCatalog } from "./registry/model-catalog.js";
 import type { Database } from "./registry/schema.js";
@@ -145,7 +148,7 @@ export interface RunningRouter {
  * `config.routerMetricsPort` when set). Without `telemetry` the router builds and closes its own.
  */
 export async function startRouter(config: Config, logger: Logger, telemetry?: Telemetry): Promise<RunningRouter> {
-  const db = openDatabase(config.sqliteDbPath);
+  const db = openRegistry(config);
   const ownsTelemetry = telemetry === undefined;
   const processTelemetry = telemetry ?? (await createTelemetry({ serviceName: "iir-router", otlpEndpoint: config.otlpEndpoint }));
   let server: ConnectServer | undefined;
@@ -153,6 +156,8 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
   let keys: ApiKeyStore | undefined;
   let rateLimits: RateLimitStore | undefined;
   let upstream: UpstreamClient | undefined;
+  let agentSync: AgentSync | undefined;
+  let concurrency: ConcurrencyLimiter | undefined;
   try {
     const migrated = await migrateToLatest(db);
     if (migrated.length > 0) logger.info("registry migrated", { migrations: migrated });
@@ -165,6 +170,14 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
     ]);
     const health = createHealthService();
     const agents = createAgentDirectory({ staleAfterMs: config.agentStaleAfterMs });
+    // Agents registered with other replicas of this router (one shared registry) serve here too.
+    agentSync = createAgentSync({
+      db,
+      agents,
+      refreshMs: config.registryRefreshMs,
+      onError: (error) => logger.error("cannot read agents from the registry; the agents known before stay in use", { error: error instanceof Error ? error.message : String(error) }),
+    });
+    await agentSync.refresh();
     const cache = createResponseCache(config, logger);
     keys = await createApiKeyStore({
       db,
@@ -173,7 +186,9 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
     });
     const routes = createRouterRoutes({ config, db, catalog, adapters, health, agents, cache, telemetry: processTelemetry, logger, keys });
     rateLimits = await createRateLimitStore(config, logger);
-    const interceptors = [createApiKeyPolicy({ keys, requireAuth: config.requireAuth, rateLimits, defaults: { requests: config.rateLimitRequests, tokens: config.rateLimitTokens, concurrent: config.rateLimitConcurrent } })];
+    // Like the per-minute budgets, caps on calls in flight are one across replicas when Redis is there.
+    concurrency = await createConcurrency(config, logger);
+    const interceptors = [createApiKeyPolicy({ keys, requireAuth: config.requireAuth, rateLimits, concurrency, defaults: { requests: config.rateLimitRequests, tokens: config.rateLimitTokens, concurrent: config.rateLimitConcurrent } })];
     server = await listenConnect({ routes, interceptors, host: config.routerHost, port: config.routerPort, readMaxBytes: config.maxBodyBytes, tls: config.tls, limits: config.serverLimits });
     warnAboutExposure(config, keys, logger);
     if (config.routerMetricsPort !== undefined) {
@@ -184,6 +199,8 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
     const ownKeys = keys;
     const ownRateLimits = rateLimits;
     const ownUpstream = upstream;
+    const ownAgentSync = agentSync;
+    const ownConcurrency = concurrency;
     return {
       routes,
       interceptors,
@@ -194,8 +211,10 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
         health.shutdown();
         await running.close(graceMs);
         await metricsServer?.close();
+        await ownAgentSync.close();
         await ownKeys.close();
         await ownRateLimits.close();
+        await ownConcurrency.close?.();
         await ownUpstream.close();
         catalog.close();
         await cache?.close();
@@ -206,8 +225,10 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
   } catch (error) {
     await server?.close(0);
     await metricsServer?.close();
+    await agentSync?.close();
     await keys?.close();
     await rateLimits?.close();
+    await concurrency?.close?.();
     await upstream?.close();
     await db.destroy();
     if (ownsTelemetry) await processTelemetry.shutdown();
@@ -228,6 +249,14 @@ async function createRateLimitStore(config: Config, logger: Logger): Promise<Rat
   if (config.redisUrl === undefined) return createMemoryRateLimitStore();
   const redis = createRedisRateLimitStore({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger });
   // Limits hold from the first request when Redis is up; when it is down the router starts anyway.
+  await redis.started;
+  return redis;
+}
+
+/** Caps on calls in flight: counted in Redis when REDIS_URL is set (one cap across replicas, slots leased), else in memory. */
+async function createConcurrency(config: Config, logger: Logger): Promise<ConcurrencyLimiter> {
+  if (config.redisUrl === undefined) return createConcurrencyLimiter();
+  const redis = createRedisConcurrencyLimiter({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger });
   await redis.started;
   return redis;
 }

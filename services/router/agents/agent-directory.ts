@@ -16,7 +16,8 @@ export interface LiveAgent {
 
 /**
  * The router's in-memory view of its agents, kept current by RegisterAgent, Beat and
- * DeregisterAgent, and read on every request without touching the database.
+ * DeregisterAgent taken here and by periodic syncs with the shared registry, and read on every
+ * request without touching the database.
  */
 export interface AgentDirectory {
   /** Adds or replaces an agent (registration, or a row loaded at start-up). */
@@ -24,6 +25,13 @@ export interface AgentDirectory {
   /** Records a beat; returns false when the agent is not in the directory. */
   beat(id: string, load: AgentLoad | undefined, now: number): boolean;
   remove(id: string): void;
+  /**
+   * Makes the directory agree with the shared registry's agents (registered or beating through any
+   * router replica): adds the missing, refreshes the rest without going back in time, and forgets
+   * those the registry no longer has, unless heard from here since `readStartedAt` (a registration
+   * this router took while the rows were being read).
+   */
+  sync(agents: readonly Agent[], readStartedAt: number): void;
   /** Agents serving `model` that beat recently, least loaded first. */
   liveFor(model: string, now?: number): LiveAgent[];
   /** Whether any agent, live or stale, has ever served `model` since start-up. */
@@ -73,6 +81,24 @@ export function createAgentDirectory(options: { staleAfterMs: number; now?: () =
     },
     remove(id) {
       entries.delete(id);
+    },
+    sync(agents, readStartedAt) {
+      const listed = new Set<string>();
+      for (const agent of agents) {
+        listed.add(agent.id);
+        const seen = Number(agent.lastSeenAt);
+        const entry = entries.get(agent.id);
+        if (entry === undefined) {
+          entries.set(agent.id, { id: agent.id, address: agent.address, models: [...agent.models], lastSeenAt: seen, load: agent.load, inFlight: 0 });
+        } else {
+          entry.address = agent.address;
+          entry.models = [...agent.models];
+          // A beat this router took after the row was written is newer than the row.
+          if (seen >= entry.lastSeenAt) Object.assign(entry, { lastSeenAt: seen, load: agent.load });
+        }
+        for (const model of agent.models) everServed.add(model);
+      }
+      for (const [id, entry] of entries) if (!listed.has(id) && entry.lastSeenAt < readStartedAt) entries.delete(id);
     },
     liveFor(model, now = clock()) {
       const found: Entry[] = [];

@@ -22,7 +22,7 @@ export interface ApiKeyPolicyOptions {
   readonly rateLimits: RateLimitStore;
   /** Limits for keys without their own (RATE_LIMIT_REQUESTS, RATE_LIMIT_TOKENS, RATE_LIMIT_CONCURRENT). */
   readonly defaults: PolicyDefaults;
-  /** Counts chat calls in flight per key; default: a fresh one, this router's own. */
+  /** Counts chat calls in flight per key; default: a fresh one in this router's memory (Redis shares one across replicas). */
   readonly concurrency?: ConcurrencyLimiter;
 }
 
@@ -47,7 +47,8 @@ const chatMethods = new Set<string>([InferenceService.method.chat.name, Inferenc
  * naming a non-revoked key, else Unauthenticated; the key is looked up by its SHA-256 digest and a
  * wrong one is echoed only as `iir-...abcd`. A chat call then takes one of the key's slots for calls
  * in flight (a stream keeps it until its last part, its failure, the caller's return() or the
- * call's signal aborting; counted in this router's memory) and spends
+ * call's signal aborting; counted in Redis across replicas when REDIS_URL is set, else in this
+ * router's memory) and spends
  * the key's per-minute budgets (requests at admission, prompt + completion tokens when the answer's
  * usage is known): refused calls get ResourceExhausted with `retry-after` (and OpenAI's
  * `x-ratelimit-*` metadata for the per-minute budgets), admitted ones carry the `x-ratelimit-*`
@@ -66,7 +67,7 @@ export function createApiKeyPolicy(options: ApiKeyPolicyOptions): Interceptor {
     let response;
     try {
       // The slot first: a call refused for want of one spends nothing of the per-minute budgets.
-      release = chat ? takeSlot(concurrency, key, options.defaults.concurrent, request.signal) : undefined;
+      release = chat ? await takeSlot(concurrency, key, options.defaults.concurrent, request.signal) : undefined;
       admitted = chat ? await admit(options, key) : undefined;
       response = await next(request);
     } catch (error) {
@@ -94,12 +95,14 @@ export function createApiKeyPolicy(options: ApiKeyPolicyOptions): Interceptor {
  * whose client reset it while a write was pending, though it always aborts the signal. Undefined
  * when no cap applies. Throws ResourceExhausted.
  */
-function takeSlot(concurrency: ConcurrencyLimiter, key: ActiveApiKey, fallback: number | undefined, signal: AbortSignal): ReleaseSlot | undefined {
+async function takeSlot(concurrency: ConcurrencyLimiter, key: ActiveApiKey, fallback: number | undefined, signal: AbortSignal): Promise<ReleaseSlot | undefined> {
   const limit = key.maxConcurrent ?? fallback;
   if (limit === undefined) return undefined;
-  const release = concurrency.acquire(key.id, limit);
+  const release = await concurrency.acquire(key.id, limit);
   if (release !== undefined) {
-    signal.addEventListener("abort", release, { once: true });
+    // Aborted while the slot was being taken: no abort event is coming any more.
+    if (signal.aborted) release();
+    else signal.addEventListener("abort", release, { once: true });
     return () => {
       signal.removeEventListener("abort", release);
       release();

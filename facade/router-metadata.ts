@@ -13,6 +13,8 @@ const rateLimitHeaders = [
   "x-ratelimit-remaining-tokens",
   "x-ratelimit-reset-tokens",
 ] as const;
+// Client headers llm-d's scheduler reads: its InferenceObjective (priority class) and session affinity.
+const llmdSchedulingHeaders = ["x-llm-d-inference-objective", "x-session-token"] as const;
 
 /**
  * Reads what the router said about a request beside its answer (the model's metric label, the time
@@ -40,7 +42,8 @@ export function readRouterErrorMetadata(facts: RequestFacts, error: unknown, res
 
 /**
  * The request headers of a router call made for a client's request: the client's bearer (the
- * router checks API keys and rate limits), its cache directives, the request id and trace context.
+ * router checks API keys and rate limits), its cache directives, llm-d scheduling headers, the request
+ * id and trace context.
  */
 export function routerCallHeaders(request: { headers: Record<string, string | string[] | undefined> }, facts: RequestFacts): Record<string, string> {
   const headers: Record<string, string> = { ...facts.traceHeaders, "x-request-id": facts.requestId };
@@ -49,5 +52,10 @@ export function routerCallHeaders(request: { headers: Record<string, string | st
   // The client's cache directives (no-cache, no-store) and its opt-in to caching sampled answers reach the router's cache.
   if (typeof cacheControl === "string") headers["cache-control"] = cacheControl;
   if (typeof cacheSampled === "string") headers["iir-cache-sampled"] = cacheSampled;
+  // llm-d's scheduling hints; the router checks them and passes them on to llm-d targets only.
+  for (const name of llmdSchedulingHeaders) {
+    const value = request.headers[name];
+    if (typeof value === "string") headers[name] = value;
+  }
   return headers;
 }

@@ -106,7 +106,7 @@ async function* streamWithFallbacks(candidates: readonly RouteCandidate[], param
 }
 
 function resolveFor(deps: InferenceServiceDeps, model: string, context: HandlerContext): RouteCandidate[] {
-  const candidates = deps.resolver.resolve(model);
+  const candidates = deps.resolver.resolve(model, context.requestHeader);
   return deps.instrument === undefined ? candidates : deps.instrument(candidates, context);
 }
 

@@ -2,6 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Model } from "../../../gen/iir/registry/v1/registry_pb.js";
 import type { ProviderConfig } from "../../common/config.js";
 import type { ChatAdapter, ChatTarget } from "../adapters/adapter.js";
+import { llmdSchedulingHeaders } from "../adapters/openai-compatible/llmd-scheduling-headers.js";
 import type { AgentDirectory } from "../agents/agent-directory.js";
 import { apiKeyEnvProblem } from "../registry/models.repository.js";
 
@@ -29,9 +30,16 @@ export interface RouteResolverDeps {
 /** Provider type of models served by IIR agents. */
 export const agentProvider = "local";
 
+/** Provider type of llm-d (LLMD_ENDPOINT), whose scheduler reads headers a client may send. */
+const llmdProvider = "llm-d";
+
 /** Turns a requested model name into the ordered list of candidates to try. */
 export interface RouteResolver {
-  resolve(model: string): RouteCandidate[];
+  /**
+   * `requestHeaders`: the call's request headers, for what a backend may be told of the client's
+   * request (llm-d's scheduling headers, to llm-d targets only); absent: nothing is passed on.
+   */
+  resolve(model: string, requestHeaders?: Headers): RouteCandidate[];
 }
 
 /**
@@ -144,24 +152,36 @@ export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
     throw modelNotFound(model, "does not exist");
   };
 
-  return {
-    resolve(model) {
-      const first = resolveOne(model);
-      const entry = deps.findModel(model);
-      if (!entry || entry.fallbacks.length === 0) return first;
-      const candidates = [...first];
-      for (const fallback of entry.fallbacks) {
-        // A fallback that cannot be resolved now (disabled, unconfigured) is skipped, not fatal:
-        // the primary may still answer.
-        try {
-          candidates.push(...resolveOne(fallback));
-        } catch {
-          continue;
-        }
+  const resolveWithFallbacks = (model: string): RouteCandidate[] => {
+    const first = resolveOne(model);
+    const entry = deps.findModel(model);
+    if (!entry || entry.fallbacks.length === 0) return first;
+    const candidates = [...first];
+    for (const fallback of entry.fallbacks) {
+      // A fallback that cannot be resolved now (disabled, unconfigured) is skipped, not fatal:
+      // the primary may still answer.
+      try {
+        candidates.push(...resolveOne(fallback));
+      } catch {
+        continue;
       }
-      return candidates;
+    }
+    return candidates;
+  };
+
+  return {
+    resolve(model, requestHeaders) {
+      const candidates = resolveWithFallbacks(model);
+      const scheduling = requestHeaders === undefined ? undefined : llmdSchedulingHeaders(requestHeaders);
+      return scheduling === undefined ? candidates : candidates.map((candidate) => withLlmdSchedulingHeaders(candidate, scheduling));
     },
   };
+}
+
+/** An llm-d candidate with the client's scheduling headers added to what its target sends; any other as it is. */
+function withLlmdSchedulingHeaders(candidate: RouteCandidate, scheduling: Readonly<Record<string, string>>): RouteCandidate {
+  if (candidate.target.provider !== llmdProvider) return candidate;
+  return { ...candidate, target: { ...candidate.target, headers: { ...candidate.target.headers, ...scheduling } } };
 }
 
 /** Where an operator fixes the credentials of a registry entry's provider (never their value). */

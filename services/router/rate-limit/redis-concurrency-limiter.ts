@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { createClient } from "redis";
 import type { Logger } from "../../common/logger.js";
-import { redactUrl } from "../../common/redact-url.js";
+import { timedOut, watchRedis } from "../../common/watched-redis.js";
 import { createConcurrencyLimiter, type ConcurrencyLimiter, type ReleaseSlot } from "./concurrency-limiter.js";
 
 /** Settings of the Redis concurrency limiter. */
@@ -39,8 +38,6 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 0
 `;
 
-const timedOut = Symbol("timed out");
-
 /** A Redis-backed limiter, and a promise settled once its first connection attempt did (ready or not). */
 export interface RedisConcurrencyLimiter extends ConcurrencyLimiter {
   readonly started: Promise<void>;
@@ -59,42 +56,15 @@ export function createRedisConcurrencyLimiter(options: RedisConcurrencyLimiterOp
   const local = createConcurrencyLimiter();
   // The slots this replica holds in Redis, per Redis key, to renew their leases.
   const held = new Map<string, Set<string>>();
-  const client = createClient({
+  const { client, started, trouble, withDeadline } = watchRedis({
     url: options.url,
-    disableOfflineQueue: true,
-    socket: { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 5000) },
+    logger: options.logger,
+    timeoutMs,
+    lost: "concurrency caps counted per router replica: Redis is unreachable",
+    back: "concurrency caps shared again: Redis is reachable",
   });
-  let healthy = true;
-  const trouble = (error: unknown) => {
-    if (!healthy) return;
-    healthy = false;
-    options.logger.warn("concurrency caps counted per router replica: Redis is unreachable", {
-      redis: redactUrl(options.url),
-      error: error instanceof Error ? error.message : String(error),
-    });
-  };
-  client.on("error", trouble);
-  client.on("ready", () => {
-    if (healthy) return;
-    healthy = true;
-    options.logger.info("concurrency caps shared again: Redis is reachable", { redis: redactUrl(options.url) });
-  });
-  const started = new Promise<void>((resolve) => {
-    client.once("ready", resolve);
-    client.once("error", () => resolve());
-  });
-  client.connect().catch(trouble);
 
   const keyOf = (subject: string) => `${options.keyPrefix}concurrency:{${subject}}`;
-  const withDeadline = async <T>(work: Promise<T>): Promise<T | typeof timedOut> => {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<typeof timedOut>((resolve) => (timer = setTimeout(() => resolve(timedOut), timeoutMs)));
-    try {
-      return await Promise.race([work, deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
   const release = (key: string, slot: string): void => {
     const slots = held.get(key);
     slots?.delete(slot);
@@ -124,7 +94,6 @@ export function createRedisConcurrencyLimiter(options: RedisConcurrencyLimiterOp
         return local.acquire(subject, limit);
       }
       if (answer === timedOut) {
-        trouble(new Error(`no answer within ${timeoutMs} ms`));
         // The slot may still be taken late: give it back, it would only expire otherwise.
         client.zRem(key, slot).catch(() => undefined);
         return local.acquire(subject, limit);

@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
-import { createClient } from "redis";
 import type { Logger } from "../../common/logger.js";
 import { rateLimitWindowMs, type RateLimitDecision, type RateLimitStore, type WindowUsage } from "./rate-limit-store.js";
-import { redactUrl } from "../../common/redact-url.js";
+import { timedOut, watchRedis } from "../../common/watched-redis.js";
 
 /** Settings of the Redis rate-limit store. */
 export interface RedisRateLimitStoreOptions {
@@ -54,7 +53,6 @@ interface Script {
 
 const admitScript: Script = { text: admitSource, sha: sha1(admitSource) };
 const addTokensScript: Script = { text: addTokensSource, sha: sha1(addTokensSource) };
-const timedOut = Symbol("timed out");
 
 /**
  * Rate-limit counters in Redis, so that every router replica spends one budget per key. Keys are
@@ -65,34 +63,13 @@ const timedOut = Symbol("timed out");
 export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): RedisRateLimitStore {
   const windowMs = options.windowMs ?? rateLimitWindowMs;
   const timeoutMs = options.timeoutMs ?? 250;
-  const client = createClient({
+  const { client, started, trouble, recovered, withDeadline } = watchRedis({
     url: options.url,
-    // Commands fail at once while disconnected instead of queueing behind a dead socket.
-    disableOfflineQueue: true,
-    socket: { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 5000) },
+    logger: options.logger,
+    timeoutMs,
+    lost: "rate limits suspended: Redis is unreachable, requests go ahead unlimited until it is back",
+    back: "rate limits enforced again: Redis is reachable",
   });
-  let healthy = true;
-  const trouble = (error: unknown) => {
-    if (!healthy) return;
-    healthy = false;
-    options.logger.warn("rate limits suspended: Redis is unreachable, requests go ahead unlimited until it is back", {
-      redis: redactUrl(options.url),
-      error: error instanceof Error ? error.message : String(error),
-    });
-  };
-  const recovered = () => {
-    if (healthy) return;
-    healthy = true;
-    options.logger.info("rate limits enforced again: Redis is reachable", { redis: redactUrl(options.url) });
-  };
-  // Without a listener an 'error' event would crash the process; reconnecting is the client's job.
-  client.on("error", trouble);
-  client.on("ready", recovered);
-  const started = new Promise<void>((resolve) => {
-    client.once("ready", resolve);
-    client.once("error", () => resolve());
-  });
-  client.connect().catch(trouble);
 
   const evaluate = async (script: Script, keys: string[], args: string[]): Promise<unknown> => {
     try {
@@ -108,21 +85,14 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
       trouble(new Error("not connected"));
       return undefined;
     }
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<typeof timedOut>((resolve) => (timer = setTimeout(() => resolve(timedOut), timeoutMs)));
     try {
-      const result = await Promise.race([evaluate(script, keys, args), deadline]);
-      if (result === timedOut) {
-        trouble(new Error(`no answer within ${timeoutMs} ms`));
-        return undefined;
-      }
+      const result = await withDeadline(evaluate(script, keys, args));
+      if (result === timedOut) return undefined;
       recovered();
       return result;
     } catch (error) {
       trouble(error);
       return undefined;
-    } finally {
-      clearTimeout(timer);
     }
   };
   const keysOf = (subject: string) => {

@@ -60,6 +60,8 @@ function messageFromOpenAI(value: unknown, param: string): Message {
     toolCalls,
     toolCallId,
     extra: collectExtraFields(value, knownMessageFields),
+    reasoning: [],
+    isError: false,
   };
 }
 

@@ -15,7 +15,7 @@ test("a text or reasoning part is written as the chunk the generic path builds, 
     for (const choiceIndex of [0, 3]) {
       const textPart = part({ case: "text", value: { $typeName: "iir.inference.v1.TextDelta", text } }, choiceIndex);
       t.is(partEvent(prefix, textPart), chunkEvent(prefix, chunkChoiceFromStreamPart(textPart)!), JSON.stringify(text));
-      const reasoningPart = part({ case: "reasoning", value: { $typeName: "iir.inference.v1.ReasoningDelta", text } }, choiceIndex);
+      const reasoningPart = part({ case: "reasoning", value: { $typeName: "iir.inference.v1.ReasoningDelta", text, signature: "", redactedData: "" } }, choiceIndex);
       t.is(partEvent(prefix, reasoningPart), chunkEvent(prefix, chunkChoiceFromStreamPart(reasoningPart)!));
     }
   }
@@ -25,9 +25,9 @@ test("a text or reasoning part is written as the chunk the generic path builds, 
 });
 
 test("other parts take the generic path; usage and empty events are not choice chunks", (t) => {
-  const finish = part({ case: "finish", value: { $typeName: "iir.inference.v1.Finish", reason: FinishReason.LENGTH } }, 2);
+  const finish = part({ case: "finish", value: { $typeName: "iir.inference.v1.Finish", reason: FinishReason.LENGTH, rawReason: "", stopSequence: "" } }, 2);
   t.deepEqual(JSON.parse(partEvent(prefix, finish)!.slice(6)).choices, [{ index: 2, delta: {}, finish_reason: "length" }]);
-  const usage = part({ case: "usage", value: { $typeName: "iir.inference.v1.Usage", promptTokens: 1, completionTokens: 2, totalTokens: 3, cachedPromptTokens: 0, reasoningTokens: 0 } });
+  const usage = part({ case: "usage", value: { $typeName: "iir.inference.v1.Usage", promptTokens: 1, completionTokens: 2, totalTokens: 3, cachedPromptTokens: 0, reasoningTokens: 0, cacheCreationTokens: 0 } });
   t.is(partEvent(prefix, usage), undefined);
   t.is(partEvent(prefix, part({ case: undefined })), undefined);
 });

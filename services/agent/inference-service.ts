@@ -68,6 +68,9 @@ export function createAgentInferenceService(deps: AgentInferenceDeps): ServiceIm
         backend: deps.agentId,
       });
     },
+    async embed() {
+      throw new ConnectError(`${deps.modelId} does not compute embeddings on this agent`, Code.Unimplemented);
+    },
     async listModels() {
       return create(ListModelsResponseSchema, {
         models: [{ id: deps.modelId, ownedBy: "local", provider: "local", contextLength: deps.engine.contextSize }],

@@ -39,7 +39,7 @@ export function partsFromChatResponse(answer: ChatResponse, cached = false): Cha
       parts.push(part({ case: "toolCall", value }, choice.index));
     }
     const reason = choice.finishReason === FinishReason.UNSPECIFIED ? FinishReason.STOP : choice.finishReason;
-    parts.push(part({ case: "finish", value: { $typeName: "iir.inference.v1.Finish", reason } }, choice.index));
+    parts.push(part({ case: "finish", value: { $typeName: "iir.inference.v1.Finish", reason, rawReason: choice.rawFinishReason, stopSequence: choice.stopSequence } }, choice.index));
   }
   if (answer.usage) parts.push(part({ case: "usage", value: answer.usage }, 0));
   return parts;
@@ -117,11 +117,15 @@ export function createChatResponseAssembler(): ChatResponseAssembler {
           $typeName: "iir.inference.v1.Choice",
           index,
           finishReason: built.finish,
+          rawFinishReason: "",
+          stopSequence: "",
           message: {
             $typeName: "iir.inference.v1.Message",
             role: Role.ASSISTANT,
             content: { case: "text", value: flattened(built.text) },
             name: "",
+            reasoning: [],
+            isError: false,
             toolCalls: [...built.calls.entries()]
               .sort(([a], [b]) => a - b)
               .map(([, call]): ToolCall => ({

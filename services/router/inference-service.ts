@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   InferenceService,
   ListModelsResponseSchema,
@@ -53,6 +53,9 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
         const params = request.params;
         return cached.chatStream(params, context, () => streamFromCandidates(deps, params, context));
       });
+    },
+    async embed(request) {
+      throw new ConnectError(`embeddings are not served for "${request.model}"`, Code.Unimplemented);
     },
     async listModels() {
       const models = deps.listModels().filter((model) => model.enabled);

@@ -75,6 +75,9 @@ const changes: Readonly<Record<string, (params: ChatParams) => unknown>> = {
   frequencyPenalty: (params) => (params.frequencyPenalty = 1),
   responseFormat: (params) => (params.responseFormat = create(ResponseFormatSchema, { type: "json_object" })),
   extra: (params) => (params.extra = { logit_bias: { "50256": -99, "198": 1 } }),
+  prompt: (params) => (params.prompt = "Once upon a time"),
+  topK: (params) => (params.topK = 5),
+  reasoningBudgetTokens: (params) => (params.reasoningBudgetTokens = 1024),
 };
 
 test("every field that reaches the model changes the key, down to nested messages and JSON values", (t) => {

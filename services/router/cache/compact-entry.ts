@@ -33,9 +33,10 @@ export function compactEntry(entry: CacheEntry): CompactEntry | undefined {
   const message = choice.message;
   if (choice.$unknown !== undefined || message === undefined || message.$unknown !== undefined) return undefined;
   if (message.role !== Role.ASSISTANT || message.content.case !== "text" || message.name !== "" || message.toolCalls.length > 0) return undefined;
-  if (message.toolCallId !== "" || message.extra !== undefined) return undefined;
+  if (message.toolCallId !== "" || message.extra !== undefined || message.reasoning.length > 0 || message.isError) return undefined;
+  if (choice.rawFinishReason !== "" || choice.stopSequence !== "") return undefined;
   const usage = response.usage;
-  if (usage !== undefined && (usage.$unknown !== undefined || usage.promptTokens < 0)) return undefined;
+  if (usage !== undefined && (usage.$unknown !== undefined || usage.promptTokens < 0 || usage.cacheCreationTokens !== 0)) return undefined;
   return {
     expiresAt: entry.expiresAt,
     id: response.id,
@@ -66,6 +67,7 @@ export function expandEntry(compact: CompactEntry): CacheEntry {
           totalTokens: compact.totalTokens,
           cachedPromptTokens: compact.cachedPromptTokens,
           reasoningTokens: compact.reasoningTokens,
+          cacheCreationTokens: 0,
         };
   const response: ChatResponse = {
     $typeName: "iir.inference.v1.ChatResponse",
@@ -77,6 +79,8 @@ export function expandEntry(compact: CompactEntry): CacheEntry {
         $typeName: "iir.inference.v1.Choice",
         index: compact.index,
         finishReason: compact.finishReason,
+        rawFinishReason: "",
+        stopSequence: "",
         message: {
           $typeName: "iir.inference.v1.Message",
           role: Role.ASSISTANT,
@@ -84,6 +88,8 @@ export function expandEntry(compact: CompactEntry): CacheEntry {
           name: "",
           toolCalls: [],
           toolCallId: "",
+          reasoning: [],
+          isError: false,
         },
       },
     ],

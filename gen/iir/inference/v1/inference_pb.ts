@@ -11,7 +11,7 @@ import type { JsonObject, Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file iir/inference/v1/inference.proto.
  */
 export const file_iir_inference_v1_inference: GenFile = /*@__PURE__*/
-  fileDesc("CiBpaXIvaW5mZXJlbmNlL3YxL2luZmVyZW5jZS5wcm90bxIQaWlyLmluZmVyZW5jZS52MSI7CgtDaGF0UmVxdWVzdBIsCgZwYXJhbXMYASABKAsyHC5paXIuaW5mZXJlbmNlLnYxLkNoYXRQYXJhbXMiQQoRQ2hhdFN0cmVhbVJlcXVlc3QSLAoGcGFyYW1zGAEgASgLMhwuaWlyLmluZmVyZW5jZS52MS5DaGF0UGFyYW1zIqQFCgpDaGF0UGFyYW1zEg0KBW1vZGVsGAEgASgJEisKCG1lc3NhZ2VzGAIgAygLMhkuaWlyLmluZmVyZW5jZS52MS5NZXNzYWdlEiUKBXRvb2xzGAMgAygLMhYuaWlyLmluZmVyZW5jZS52MS5Ub29sEjEKC3Rvb2xfY2hvaWNlGAQgASgLMhwuaWlyLmluZmVyZW5jZS52MS5Ub29sQ2hvaWNlEhgKC3RlbXBlcmF0dXJlGAUgASgBSACIAQESEgoFdG9wX3AYBiABKAFIAYgBARIXCgptYXhfdG9rZW5zGAcgASgFSAKIAQESIgoVbWF4X2NvbXBsZXRpb25fdG9rZW5zGAggASgFSAOIAQESDAoEc3RvcBgJIAMoCRIRCgRzZWVkGAogASgDSASIAQESDgoBbhgLIAEoBUgFiAEBEh0KEHByZXNlbmNlX3BlbmFsdHkYDCABKAFIBogBARIeChFmcmVxdWVuY3lfcGVuYWx0eRgNIAEoAUgHiAEBEjkKD3Jlc3BvbnNlX2Zvcm1hdBgOIAEoCzIgLmlpci5pbmZlcmVuY2UudjEuUmVzcG9uc2VGb3JtYXQSDAoEdXNlchgPIAEoCRI3Cg5zdHJlYW1fb3B0aW9ucxgQIAEoCzIfLmlpci5pbmZlcmVuY2UudjEuU3RyZWFtT3B0aW9ucxImCgVleHRyYRgRIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCDgoMX3RlbXBlcmF0dXJlQggKBl90b3BfcEINCgtfbWF4X3Rva2Vuc0IYChZfbWF4X2NvbXBsZXRpb25fdG9rZW5zQgcKBV9zZWVkQgQKAl9uQhMKEV9wcmVzZW5jZV9wZW5hbHR5QhQKEl9mcmVxdWVuY3lfcGVuYWx0eSL3AQoHTWVzc2FnZRIkCgRyb2xlGAEgASgOMhYuaWlyLmluZmVyZW5jZS52MS5Sb2xlEg4KBHRleHQYAiABKAlIABIvCgVwYXJ0cxgDIAEoCzIeLmlpci5pbmZlcmVuY2UudjEuQ29udGVudFBhcnRzSAASDAoEbmFtZRgEIAEoCRIuCgp0b29sX2NhbGxzGAUgAygLMhouaWlyLmluZmVyZW5jZS52MS5Ub29sQ2FsbBIUCgx0b29sX2NhbGxfaWQYBiABKAkSJgoFZXh0cmEYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QgkKB2NvbnRlbnQiPAoMQ29udGVudFBhcnRzEiwKBXBhcnRzGAEgAygLMh0uaWlyLmluZmVyZW5jZS52MS5Db250ZW50UGFydCKAAQoLQ29udGVudFBhcnQSDgoEdGV4dBgBIAEoCUgAEi8KCWltYWdlX3VybBgCIAEoCzIaLmlpci5pbmZlcmVuY2UudjEuSW1hZ2VVcmxIABIoCgVvdGhlchgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RIAEIGCgRwYXJ0IicKCEltYWdlVXJsEgsKA3VybBgBIAEoCRIOCgZkZXRhaWwYAiABKAkiVgoIVG9vbENhbGwSCgoCaWQYASABKAkSDAoEdHlwZRgCIAEoCRIwCghmdW5jdGlvbhgDIAEoCzIeLmlpci5pbmZlcmVuY2UudjEuRnVuY3Rpb25DYWxsIi8KDEZ1bmN0aW9uQ2FsbBIMCgRuYW1lGAEgASgJEhEKCWFyZ3VtZW50cxgCIAEoCSJMCgRUb29sEgwKBHR5cGUYASABKAkSNgoIZnVuY3Rpb24YAiABKAsyJC5paXIuaW5mZXJlbmNlLnYxLkZ1bmN0aW9uRGVmaW5pdGlvbiKEAQoSRnVuY3Rpb25EZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSKwoKcGFyYW1ldGVycxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEwoGc3RyaWN0GAQgASgISACIAQFCCQoHX3N0cmljdCI/CgpUb29sQ2hvaWNlEg4KBG1vZGUYASABKAlIABIXCg1mdW5jdGlvbl9uYW1lGAIgASgJSABCCAoGY2hvaWNlIkwKDlJlc3BvbnNlRm9ybWF0EgwKBHR5cGUYASABKAkSLAoLanNvbl9zY2hlbWEYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IiYKDVN0cmVhbU9wdGlvbnMSFQoNaW5jbHVkZV91c2FnZRgBIAEoCCKHAQoFVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoBRIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoBRIUCgx0b3RhbF90b2tlbnMYAyABKAUSHAoUY2FjaGVkX3Byb21wdF90b2tlbnMYBCABKAUSGAoQcmVhc29uaW5nX3Rva2VucxgFIAEoBSJ6CgZDaG9pY2USDQoFaW5kZXgYASABKAUSKgoHbWVzc2FnZRgCIAEoCzIZLmlpci5pbmZlcmVuY2UudjEuTWVzc2FnZRI1Cg1maW5pc2hfcmVhc29uGAMgASgOMh4uaWlyLmluZmVyZW5jZS52MS5GaW5pc2hSZWFzb24irgEKDENoYXRSZXNwb25zZRIKCgJpZBgBIAEoCRIPCgdjcmVhdGVkGAIgASgDEg0KBW1vZGVsGAMgASgJEikKB2Nob2ljZXMYBCADKAsyGC5paXIuaW5mZXJlbmNlLnYxLkNob2ljZRImCgV1c2FnZRgFIAEoCzIXLmlpci5pbmZlcmVuY2UudjEuVXNhZ2USDwoHYmFja2VuZBgGIAEoCRIOCgZjYWNoZWQYByABKAgiGQoJVGV4dERlbHRhEgwKBHRleHQYASABKAkiHgoOUmVhc29uaW5nRGVsdGESDAoEdGV4dBgBIAEoCSJZCg1Ub29sQ2FsbERlbHRhEg0KBWluZGV4GAEgASgFEgoKAmlkGAIgASgJEgwKBHR5cGUYAyABKAkSDAoEbmFtZRgEIAEoCRIRCglhcmd1bWVudHMYBSABKAkiOAoGRmluaXNoEi4KBnJlYXNvbhgBIAEoDjIeLmlpci5pbmZlcmVuY2UudjEuRmluaXNoUmVhc29uItMCChJDaGF0U3RyZWFtUmVzcG9uc2USKwoEdGV4dBgBIAEoCzIbLmlpci5pbmZlcmVuY2UudjEuVGV4dERlbHRhSAASNAoJdG9vbF9jYWxsGAIgASgLMh8uaWlyLmluZmVyZW5jZS52MS5Ub29sQ2FsbERlbHRhSAASKAoFdXNhZ2UYAyABKAsyFy5paXIuaW5mZXJlbmNlLnYxLlVzYWdlSAASKgoGZmluaXNoGAQgASgLMhguaWlyLmluZmVyZW5jZS52MS5GaW5pc2hIABI1CglyZWFzb25pbmcYBSABKAsyIC5paXIuaW5mZXJlbmNlLnYxLlJlYXNvbmluZ0RlbHRhSAASFAoMY2hvaWNlX2luZGV4GAogASgFEg8KB2JhY2tlbmQYCyABKAkSDgoGY2FjaGVkGAwgASgIEg0KBW1vZGVsGA0gASgJQgcKBWV2ZW50IhMKEUxpc3RNb2RlbHNSZXF1ZXN0IkEKEkxpc3RNb2RlbHNSZXNwb25zZRIrCgZtb2RlbHMYASADKAsyGy5paXIuaW5mZXJlbmNlLnYxLk1vZGVsSW5mbyJkCglNb2RlbEluZm8SCgoCaWQYASABKAkSEAoIb3duZWRfYnkYAiABKAkSDwoHY3JlYXRlZBgDIAEoAxIQCghwcm92aWRlchgEIAEoCRIWCg5jb250ZXh0X2xlbmd0aBgFIAEoBSJyCg1VcHN0cmVhbUVycm9yEhMKC2h0dHBfc3RhdHVzGAEgASgFEg8KB21lc3NhZ2UYAiABKAkSDAoEdHlwZRgDIAEoCRINCgVwYXJhbRgEIAEoCRIMCgRjb2RlGAUgASgJEhAKCHByb3ZpZGVyGAYgASgJIk4KDEdhdGV3YXlFcnJvchITCgtodHRwX3N0YXR1cxgBIAEoBRIMCgR0eXBlGAIgASgJEgwKBGNvZGUYAyABKAkSDQoFcGFyYW0YBCABKAkqcwoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDwoLUk9MRV9TWVNURU0QARISCg5ST0xFX0RFVkVMT1BFUhACEg0KCVJPTEVfVVNFUhADEhIKDlJPTEVfQVNTSVNUQU5UEAQSDQoJUk9MRV9UT09MEAUqnwEKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAhIcChhGSU5JU0hfUkVBU09OX1RPT0xfQ0FMTFMQAxIgChxGSU5JU0hfUkVBU09OX0NPTlRFTlRfRklMVEVSEAQyjQIKEEluZmVyZW5jZVNlcnZpY2USRQoEQ2hhdBIdLmlpci5pbmZlcmVuY2UudjEuQ2hhdFJlcXVlc3QaHi5paXIuaW5mZXJlbmNlLnYxLkNoYXRSZXNwb25zZRJZCgpDaGF0U3RyZWFtEiMuaWlyLmluZmVyZW5jZS52MS5DaGF0U3RyZWFtUmVxdWVzdBokLmlpci5pbmZlcmVuY2UudjEuQ2hhdFN0cmVhbVJlc3BvbnNlMAESVwoKTGlzdE1vZGVscxIjLmlpci5pbmZlcmVuY2UudjEuTGlzdE1vZGVsc1JlcXVlc3QaJC5paXIuaW5mZXJlbmNlLnYxLkxpc3RNb2RlbHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct]);
+  fileDesc("CiBpaXIvaW5mZXJlbmNlL3YxL2luZmVyZW5jZS5wcm90bxIQaWlyLmluZmVyZW5jZS52MSI7CgtDaGF0UmVxdWVzdBIsCgZwYXJhbXMYASABKAsyHC5paXIuaW5mZXJlbmNlLnYxLkNoYXRQYXJhbXMiQQoRQ2hhdFN0cmVhbVJlcXVlc3QSLAoGcGFyYW1zGAEgASgLMhwuaWlyLmluZmVyZW5jZS52MS5DaGF0UGFyYW1zIqQGCgpDaGF0UGFyYW1zEg0KBW1vZGVsGAEgASgJEisKCG1lc3NhZ2VzGAIgAygLMhkuaWlyLmluZmVyZW5jZS52MS5NZXNzYWdlEiUKBXRvb2xzGAMgAygLMhYuaWlyLmluZmVyZW5jZS52MS5Ub29sEjEKC3Rvb2xfY2hvaWNlGAQgASgLMhwuaWlyLmluZmVyZW5jZS52MS5Ub29sQ2hvaWNlEhgKC3RlbXBlcmF0dXJlGAUgASgBSACIAQESEgoFdG9wX3AYBiABKAFIAYgBARIXCgptYXhfdG9rZW5zGAcgASgFSAKIAQESIgoVbWF4X2NvbXBsZXRpb25fdG9rZW5zGAggASgFSAOIAQESDAoEc3RvcBgJIAMoCRIRCgRzZWVkGAogASgDSASIAQESDgoBbhgLIAEoBUgFiAEBEh0KEHByZXNlbmNlX3BlbmFsdHkYDCABKAFIBogBARIeChFmcmVxdWVuY3lfcGVuYWx0eRgNIAEoAUgHiAEBEjkKD3Jlc3BvbnNlX2Zvcm1hdBgOIAEoCzIgLmlpci5pbmZlcmVuY2UudjEuUmVzcG9uc2VGb3JtYXQSDAoEdXNlchgPIAEoCRI3Cg5zdHJlYW1fb3B0aW9ucxgQIAEoCzIfLmlpci5pbmZlcmVuY2UudjEuU3RyZWFtT3B0aW9ucxImCgVleHRyYRgRIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEwoGcHJvbXB0GBIgASgJSAiIAQESEgoFdG9wX2sYEyABKAVICYgBARIkChdyZWFzb25pbmdfYnVkZ2V0X3Rva2VucxgUIAEoBUgKiAEBQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCDQoLX21heF90b2tlbnNCGAoWX21heF9jb21wbGV0aW9uX3Rva2Vuc0IHCgVfc2VlZEIECgJfbkITChFfcHJlc2VuY2VfcGVuYWx0eUIUChJfZnJlcXVlbmN5X3BlbmFsdHlCCQoHX3Byb21wdEIICgZfdG9wX2tCGgoYX3JlYXNvbmluZ19idWRnZXRfdG9rZW5zIr4CCgdNZXNzYWdlEiQKBHJvbGUYASABKA4yFi5paXIuaW5mZXJlbmNlLnYxLlJvbGUSDgoEdGV4dBgCIAEoCUgAEi8KBXBhcnRzGAMgASgLMh4uaWlyLmluZmVyZW5jZS52MS5Db250ZW50UGFydHNIABIMCgRuYW1lGAQgASgJEi4KCnRvb2xfY2FsbHMYBSADKAsyGi5paXIuaW5mZXJlbmNlLnYxLlRvb2xDYWxsEhQKDHRvb2xfY2FsbF9pZBgGIAEoCRImCgVleHRyYRgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSMwoJcmVhc29uaW5nGAggAygLMiAuaWlyLmluZmVyZW5jZS52MS5SZWFzb25pbmdCbG9jaxIQCghpc19lcnJvchgJIAEoCEIJCgdjb250ZW50IkgKDlJlYXNvbmluZ0Jsb2NrEgwKBHRleHQYASABKAkSEQoJc2lnbmF0dXJlGAIgASgJEhUKDXJlZGFjdGVkX2RhdGEYAyABKAkiPAoMQ29udGVudFBhcnRzEiwKBXBhcnRzGAEgAygLMh0uaWlyLmluZmVyZW5jZS52MS5Db250ZW50UGFydCKAAQoLQ29udGVudFBhcnQSDgoEdGV4dBgBIAEoCUgAEi8KCWltYWdlX3VybBgCIAEoCzIaLmlpci5pbmZlcmVuY2UudjEuSW1hZ2VVcmxIABIoCgVvdGhlchgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RIAEIGCgRwYXJ0IicKCEltYWdlVXJsEgsKA3VybBgBIAEoCRIOCgZkZXRhaWwYAiABKAkiVgoIVG9vbENhbGwSCgoCaWQYASABKAkSDAoEdHlwZRgCIAEoCRIwCghmdW5jdGlvbhgDIAEoCzIeLmlpci5pbmZlcmVuY2UudjEuRnVuY3Rpb25DYWxsIi8KDEZ1bmN0aW9uQ2FsbBIMCgRuYW1lGAEgASgJEhEKCWFyZ3VtZW50cxgCIAEoCSJMCgRUb29sEgwKBHR5cGUYASABKAkSNgoIZnVuY3Rpb24YAiABKAsyJC5paXIuaW5mZXJlbmNlLnYxLkZ1bmN0aW9uRGVmaW5pdGlvbiKEAQoSRnVuY3Rpb25EZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSKwoKcGFyYW1ldGVycxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEwoGc3RyaWN0GAQgASgISACIAQFCCQoHX3N0cmljdCI/CgpUb29sQ2hvaWNlEg4KBG1vZGUYASABKAlIABIXCg1mdW5jdGlvbl9uYW1lGAIgASgJSABCCAoGY2hvaWNlIkwKDlJlc3BvbnNlRm9ybWF0EgwKBHR5cGUYASABKAkSLAoLanNvbl9zY2hlbWEYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IiYKDVN0cmVhbU9wdGlvbnMSFQoNaW5jbHVkZV91c2FnZRgBIAEoCCKmAQoFVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoBRIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoBRIUCgx0b3RhbF90b2tlbnMYAyABKAUSHAoUY2FjaGVkX3Byb21wdF90b2tlbnMYBCABKAUSGAoQcmVhc29uaW5nX3Rva2VucxgFIAEoBRIdChVjYWNoZV9jcmVhdGlvbl90b2tlbnMYBiABKAUirAEKBkNob2ljZRINCgVpbmRleBgBIAEoBRIqCgdtZXNzYWdlGAIgASgLMhkuaWlyLmluZmVyZW5jZS52MS5NZXNzYWdlEjUKDWZpbmlzaF9yZWFzb24YAyABKA4yHi5paXIuaW5mZXJlbmNlLnYxLkZpbmlzaFJlYXNvbhIZChFyYXdfZmluaXNoX3JlYXNvbhgEIAEoCRIVCg1zdG9wX3NlcXVlbmNlGAUgASgJIq4BCgxDaGF0UmVzcG9uc2USCgoCaWQYASABKAkSDwoHY3JlYXRlZBgCIAEoAxINCgVtb2RlbBgDIAEoCRIpCgdjaG9pY2VzGAQgAygLMhguaWlyLmluZmVyZW5jZS52MS5DaG9pY2USJgoFdXNhZ2UYBSABKAsyFy5paXIuaW5mZXJlbmNlLnYxLlVzYWdlEg8KB2JhY2tlbmQYBiABKAkSDgoGY2FjaGVkGAcgASgIIhkKCVRleHREZWx0YRIMCgR0ZXh0GAEgASgJIkgKDlJlYXNvbmluZ0RlbHRhEgwKBHRleHQYASABKAkSEQoJc2lnbmF0dXJlGAIgASgJEhUKDXJlZGFjdGVkX2RhdGEYAyABKAkiWQoNVG9vbENhbGxEZWx0YRINCgVpbmRleBgBIAEoBRIKCgJpZBgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBG5hbWUYBCABKAkSEQoJYXJndW1lbnRzGAUgASgJImMKBkZpbmlzaBIuCgZyZWFzb24YASABKA4yHi5paXIuaW5mZXJlbmNlLnYxLkZpbmlzaFJlYXNvbhISCgpyYXdfcmVhc29uGAIgASgJEhUKDXN0b3Bfc2VxdWVuY2UYAyABKAki0wIKEkNoYXRTdHJlYW1SZXNwb25zZRIrCgR0ZXh0GAEgASgLMhsuaWlyLmluZmVyZW5jZS52MS5UZXh0RGVsdGFIABI0Cgl0b29sX2NhbGwYAiABKAsyHy5paXIuaW5mZXJlbmNlLnYxLlRvb2xDYWxsRGVsdGFIABIoCgV1c2FnZRgDIAEoCzIXLmlpci5pbmZlcmVuY2UudjEuVXNhZ2VIABIqCgZmaW5pc2gYBCABKAsyGC5paXIuaW5mZXJlbmNlLnYxLkZpbmlzaEgAEjUKCXJlYXNvbmluZxgFIAEoCzIgLmlpci5pbmZlcmVuY2UudjEuUmVhc29uaW5nRGVsdGFIABIUCgxjaG9pY2VfaW5kZXgYCiABKAUSDwoHYmFja2VuZBgLIAEoCRIOCgZjYWNoZWQYDCABKAgSDQoFbW9kZWwYDSABKAlCBwoFZXZlbnQiEwoRTGlzdE1vZGVsc1JlcXVlc3QiQQoSTGlzdE1vZGVsc1Jlc3BvbnNlEisKBm1vZGVscxgBIAMoCzIbLmlpci5pbmZlcmVuY2UudjEuTW9kZWxJbmZvImQKCU1vZGVsSW5mbxIKCgJpZBgBIAEoCRIQCghvd25lZF9ieRgCIAEoCRIPCgdjcmVhdGVkGAMgASgDEhAKCHByb3ZpZGVyGAQgASgJEhYKDmNvbnRleHRfbGVuZ3RoGAUgASgFInIKDVVwc3RyZWFtRXJyb3ISEwoLaHR0cF9zdGF0dXMYASABKAUSDwoHbWVzc2FnZRgCIAEoCRIMCgR0eXBlGAMgASgJEg0KBXBhcmFtGAQgASgJEgwKBGNvZGUYBSABKAkSEAoIcHJvdmlkZXIYBiABKAkiTgoMR2F0ZXdheUVycm9yEhMKC2h0dHBfc3RhdHVzGAEgASgFEgwKBHR5cGUYAiABKAkSDAoEY29kZRgDIAEoCRINCgVwYXJhbRgEIAEoCSKLAQoMRW1iZWRSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEg4KBmlucHV0cxgCIAMoCRIXCgpkaW1lbnNpb25zGAMgASgFSACIAQESDAoEdXNlchgEIAEoCRImCgVleHRyYRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCDQoLX2RpbWVuc2lvbnMiKgoJRW1iZWRkaW5nEg0KBWluZGV4GAEgASgFEg4KBnZhbHVlcxgCIAMoAiKYAQoNRW1iZWRSZXNwb25zZRINCgVtb2RlbBgBIAEoCRIvCgplbWJlZGRpbmdzGAIgAygLMhsuaWlyLmluZmVyZW5jZS52MS5FbWJlZGRpbmcSJgoFdXNhZ2UYAyABKAsyFy5paXIuaW5mZXJlbmNlLnYxLlVzYWdlEg8KB2JhY2tlbmQYBCABKAkSDgoGY2FjaGVkGAUgASgIKnMKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfU1lTVEVNEAESEgoOUk9MRV9ERVZFTE9QRVIQAhINCglST0xFX1VTRVIQAxISCg5ST0xFX0FTU0lTVEFOVBAEEg0KCVJPTEVfVE9PTBAFKp8BCgxGaW5pc2hSZWFzb24SHQoZRklOSVNIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKEkZJTklTSF9SRUFTT05fU1RPUBABEhgKFEZJTklTSF9SRUFTT05fTEVOR1RIEAISHAoYRklOSVNIX1JFQVNPTl9UT09MX0NBTExTEAMSIAocRklOSVNIX1JFQVNPTl9DT05URU5UX0ZJTFRFUhAEMtcCChBJbmZlcmVuY2VTZXJ2aWNlEkUKBENoYXQSHS5paXIuaW5mZXJlbmNlLnYxLkNoYXRSZXF1ZXN0Gh4uaWlyLmluZmVyZW5jZS52MS5DaGF0UmVzcG9uc2USWQoKQ2hhdFN0cmVhbRIjLmlpci5pbmZlcmVuY2UudjEuQ2hhdFN0cmVhbVJlcXVlc3QaJC5paXIuaW5mZXJlbmNlLnYxLkNoYXRTdHJlYW1SZXNwb25zZTABElcKCkxpc3RNb2RlbHMSIy5paXIuaW5mZXJlbmNlLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiQuaWlyLmluZmVyZW5jZS52MS5MaXN0TW9kZWxzUmVzcG9uc2USSAoFRW1iZWQSHi5paXIuaW5mZXJlbmNlLnYxLkVtYmVkUmVxdWVzdBofLmlpci5pbmZlcmVuY2UudjEuRW1iZWRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct]);
 
 /**
  * @generated from message iir.inference.v1.ChatRequest
@@ -142,6 +142,29 @@ export type ChatParams = Message$1<"iir.inference.v1.ChatParams"> & {
    * @generated from field: google.protobuf.Struct extra = 17;
    */
   extra?: JsonObject | undefined;
+
+  /**
+   * A raw text prompt (the legacy completions API): when set, `messages` is empty and the backend
+   * continues this text as it is, without a chat template where the backend can (agents and
+   * OpenAI-compatible upstreams); chat-only providers get it as one user message.
+   *
+   * @generated from field: optional string prompt = 18;
+   */
+  prompt?: string | undefined;
+
+  /**
+   * Anthropic's `top_k`, where the backend has it.
+   *
+   * @generated from field: optional int32 top_k = 19;
+   */
+  topK?: number | undefined;
+
+  /**
+   * Extended thinking: a token budget for the model's reasoning (0: off, or the backend's default).
+   *
+   * @generated from field: optional int32 reasoning_budget_tokens = 20;
+   */
+  reasoningBudgetTokens?: number | undefined;
 };
 
 /**
@@ -200,6 +223,20 @@ export type Message = Message$1<"iir.inference.v1.Message"> & {
    * @generated from field: google.protobuf.Struct extra = 7;
    */
   extra?: JsonObject | undefined;
+
+  /**
+   * The model's reasoning (thinking) before its answer, for assistant turns, in order.
+   *
+   * @generated from field: repeated iir.inference.v1.ReasoningBlock reasoning = 8;
+   */
+  reasoning: ReasoningBlock[];
+
+  /**
+   * Whether a tool result reports a failure (Anthropic's `is_error`).
+   *
+   * @generated from field: bool is_error = 9;
+   */
+  isError: boolean;
 };
 
 /**
@@ -208,6 +245,39 @@ export type Message = Message$1<"iir.inference.v1.Message"> & {
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
   messageDesc(file_iir_inference_v1_inference, 3);
+
+/**
+ * One block of a model's reasoning, kept so that a later turn can send it back as it was.
+ *
+ * @generated from message iir.inference.v1.ReasoningBlock
+ */
+export type ReasoningBlock = Message$1<"iir.inference.v1.ReasoningBlock"> & {
+  /**
+   * @generated from field: string text = 1;
+   */
+  text: string;
+
+  /**
+   * Anthropic's signature of a thinking block.
+   *
+   * @generated from field: string signature = 2;
+   */
+  signature: string;
+
+  /**
+   * A redacted thinking block's opaque data (then text is empty).
+   *
+   * @generated from field: string redacted_data = 3;
+   */
+  redactedData: string;
+};
+
+/**
+ * Describes the message iir.inference.v1.ReasoningBlock.
+ * Use `create(ReasoningBlockSchema)` to create a new message.
+ */
+export const ReasoningBlockSchema: GenMessage<ReasoningBlock> = /*@__PURE__*/
+  messageDesc(file_iir_inference_v1_inference, 4);
 
 /**
  * @generated from message iir.inference.v1.ContentParts
@@ -224,7 +294,7 @@ export type ContentParts = Message$1<"iir.inference.v1.ContentParts"> & {
  * Use `create(ContentPartsSchema)` to create a new message.
  */
 export const ContentPartsSchema: GenMessage<ContentParts> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 4);
+  messageDesc(file_iir_inference_v1_inference, 5);
 
 /**
  * @generated from message iir.inference.v1.ContentPart
@@ -261,7 +331,7 @@ export type ContentPart = Message$1<"iir.inference.v1.ContentPart"> & {
  * Use `create(ContentPartSchema)` to create a new message.
  */
 export const ContentPartSchema: GenMessage<ContentPart> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 5);
+  messageDesc(file_iir_inference_v1_inference, 6);
 
 /**
  * @generated from message iir.inference.v1.ImageUrl
@@ -283,7 +353,7 @@ export type ImageUrl = Message$1<"iir.inference.v1.ImageUrl"> & {
  * Use `create(ImageUrlSchema)` to create a new message.
  */
 export const ImageUrlSchema: GenMessage<ImageUrl> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 6);
+  messageDesc(file_iir_inference_v1_inference, 7);
 
 /**
  * @generated from message iir.inference.v1.ToolCall
@@ -310,7 +380,7 @@ export type ToolCall = Message$1<"iir.inference.v1.ToolCall"> & {
  * Use `create(ToolCallSchema)` to create a new message.
  */
 export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 7);
+  messageDesc(file_iir_inference_v1_inference, 8);
 
 /**
  * @generated from message iir.inference.v1.FunctionCall
@@ -334,7 +404,7 @@ export type FunctionCall = Message$1<"iir.inference.v1.FunctionCall"> & {
  * Use `create(FunctionCallSchema)` to create a new message.
  */
 export const FunctionCallSchema: GenMessage<FunctionCall> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 8);
+  messageDesc(file_iir_inference_v1_inference, 9);
 
 /**
  * @generated from message iir.inference.v1.Tool
@@ -356,7 +426,7 @@ export type Tool = Message$1<"iir.inference.v1.Tool"> & {
  * Use `create(ToolSchema)` to create a new message.
  */
 export const ToolSchema: GenMessage<Tool> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 9);
+  messageDesc(file_iir_inference_v1_inference, 10);
 
 /**
  * @generated from message iir.inference.v1.FunctionDefinition
@@ -388,7 +458,7 @@ export type FunctionDefinition = Message$1<"iir.inference.v1.FunctionDefinition"
  * Use `create(FunctionDefinitionSchema)` to create a new message.
  */
 export const FunctionDefinitionSchema: GenMessage<FunctionDefinition> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 10);
+  messageDesc(file_iir_inference_v1_inference, 11);
 
 /**
  * @generated from message iir.inference.v1.ToolChoice
@@ -421,7 +491,7 @@ export type ToolChoice = Message$1<"iir.inference.v1.ToolChoice"> & {
  * Use `create(ToolChoiceSchema)` to create a new message.
  */
 export const ToolChoiceSchema: GenMessage<ToolChoice> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 11);
+  messageDesc(file_iir_inference_v1_inference, 12);
 
 /**
  * @generated from message iir.inference.v1.ResponseFormat
@@ -445,7 +515,7 @@ export type ResponseFormat = Message$1<"iir.inference.v1.ResponseFormat"> & {
  * Use `create(ResponseFormatSchema)` to create a new message.
  */
 export const ResponseFormatSchema: GenMessage<ResponseFormat> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 12);
+  messageDesc(file_iir_inference_v1_inference, 13);
 
 /**
  * @generated from message iir.inference.v1.StreamOptions
@@ -462,7 +532,7 @@ export type StreamOptions = Message$1<"iir.inference.v1.StreamOptions"> & {
  * Use `create(StreamOptionsSchema)` to create a new message.
  */
 export const StreamOptionsSchema: GenMessage<StreamOptions> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 13);
+  messageDesc(file_iir_inference_v1_inference, 14);
 
 /**
  * @generated from message iir.inference.v1.Usage
@@ -484,6 +554,8 @@ export type Usage = Message$1<"iir.inference.v1.Usage"> & {
   totalTokens: number;
 
   /**
+   * Prompt tokens read from the provider's prompt cache (included in prompt_tokens).
+   *
    * @generated from field: int32 cached_prompt_tokens = 4;
    */
   cachedPromptTokens: number;
@@ -492,6 +564,14 @@ export type Usage = Message$1<"iir.inference.v1.Usage"> & {
    * @generated from field: int32 reasoning_tokens = 5;
    */
   reasoningTokens: number;
+
+  /**
+   * Prompt tokens written to the provider's prompt cache (Anthropic's cache_creation_input_tokens;
+   * included in prompt_tokens).
+   *
+   * @generated from field: int32 cache_creation_tokens = 6;
+   */
+  cacheCreationTokens: number;
 };
 
 /**
@@ -499,7 +579,7 @@ export type Usage = Message$1<"iir.inference.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 14);
+  messageDesc(file_iir_inference_v1_inference, 15);
 
 /**
  * @generated from message iir.inference.v1.Choice
@@ -519,6 +599,20 @@ export type Choice = Message$1<"iir.inference.v1.Choice"> & {
    * @generated from field: iir.inference.v1.FinishReason finish_reason = 3;
    */
   finishReason: FinishReason;
+
+  /**
+   * The upstream's own stop reason as it sent it (`end_turn`, `stop_sequence`, `SAFETY`…), when known.
+   *
+   * @generated from field: string raw_finish_reason = 4;
+   */
+  rawFinishReason: string;
+
+  /**
+   * The stop sequence that ended the answer, when the backend says which.
+   *
+   * @generated from field: string stop_sequence = 5;
+   */
+  stopSequence: string;
 };
 
 /**
@@ -526,7 +620,7 @@ export type Choice = Message$1<"iir.inference.v1.Choice"> & {
  * Use `create(ChoiceSchema)` to create a new message.
  */
 export const ChoiceSchema: GenMessage<Choice> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 15);
+  messageDesc(file_iir_inference_v1_inference, 16);
 
 /**
  * @generated from message iir.inference.v1.ChatResponse
@@ -577,7 +671,7 @@ export type ChatResponse = Message$1<"iir.inference.v1.ChatResponse"> & {
  * Use `create(ChatResponseSchema)` to create a new message.
  */
 export const ChatResponseSchema: GenMessage<ChatResponse> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 16);
+  messageDesc(file_iir_inference_v1_inference, 17);
 
 /**
  * @generated from message iir.inference.v1.TextDelta
@@ -594,7 +688,7 @@ export type TextDelta = Message$1<"iir.inference.v1.TextDelta"> & {
  * Use `create(TextDeltaSchema)` to create a new message.
  */
 export const TextDeltaSchema: GenMessage<TextDelta> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 17);
+  messageDesc(file_iir_inference_v1_inference, 18);
 
 /**
  * @generated from message iir.inference.v1.ReasoningDelta
@@ -604,6 +698,20 @@ export type ReasoningDelta = Message$1<"iir.inference.v1.ReasoningDelta"> & {
    * @generated from field: string text = 1;
    */
   text: string;
+
+  /**
+   * Anthropic's signature of a thinking block (sent back with it in later turns), when given.
+   *
+   * @generated from field: string signature = 2;
+   */
+  signature: string;
+
+  /**
+   * A redacted thinking block's opaque data, when given.
+   *
+   * @generated from field: string redacted_data = 3;
+   */
+  redactedData: string;
 };
 
 /**
@@ -611,7 +719,7 @@ export type ReasoningDelta = Message$1<"iir.inference.v1.ReasoningDelta"> & {
  * Use `create(ReasoningDeltaSchema)` to create a new message.
  */
 export const ReasoningDeltaSchema: GenMessage<ReasoningDelta> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 18);
+  messageDesc(file_iir_inference_v1_inference, 19);
 
 /**
  * @generated from message iir.inference.v1.ToolCallDelta
@@ -650,7 +758,7 @@ export type ToolCallDelta = Message$1<"iir.inference.v1.ToolCallDelta"> & {
  * Use `create(ToolCallDeltaSchema)` to create a new message.
  */
 export const ToolCallDeltaSchema: GenMessage<ToolCallDelta> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 19);
+  messageDesc(file_iir_inference_v1_inference, 20);
 
 /**
  * @generated from message iir.inference.v1.Finish
@@ -660,6 +768,20 @@ export type Finish = Message$1<"iir.inference.v1.Finish"> & {
    * @generated from field: iir.inference.v1.FinishReason reason = 1;
    */
   reason: FinishReason;
+
+  /**
+   * The upstream's own stop reason as it sent it, when known.
+   *
+   * @generated from field: string raw_reason = 2;
+   */
+  rawReason: string;
+
+  /**
+   * The stop sequence that ended the answer, when the backend says which.
+   *
+   * @generated from field: string stop_sequence = 3;
+   */
+  stopSequence: string;
 };
 
 /**
@@ -667,7 +789,7 @@ export type Finish = Message$1<"iir.inference.v1.Finish"> & {
  * Use `create(FinishSchema)` to create a new message.
  */
 export const FinishSchema: GenMessage<Finish> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 20);
+  messageDesc(file_iir_inference_v1_inference, 21);
 
 /**
  * @generated from message iir.inference.v1.ChatStreamResponse
@@ -740,7 +862,7 @@ export type ChatStreamResponse = Message$1<"iir.inference.v1.ChatStreamResponse"
  * Use `create(ChatStreamResponseSchema)` to create a new message.
  */
 export const ChatStreamResponseSchema: GenMessage<ChatStreamResponse> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 21);
+  messageDesc(file_iir_inference_v1_inference, 22);
 
 /**
  * @generated from message iir.inference.v1.ListModelsRequest
@@ -753,7 +875,7 @@ export type ListModelsRequest = Message$1<"iir.inference.v1.ListModelsRequest"> 
  * Use `create(ListModelsRequestSchema)` to create a new message.
  */
 export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 22);
+  messageDesc(file_iir_inference_v1_inference, 23);
 
 /**
  * @generated from message iir.inference.v1.ListModelsResponse
@@ -770,7 +892,7 @@ export type ListModelsResponse = Message$1<"iir.inference.v1.ListModelsResponse"
  * Use `create(ListModelsResponseSchema)` to create a new message.
  */
 export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 23);
+  messageDesc(file_iir_inference_v1_inference, 24);
 
 /**
  * @generated from message iir.inference.v1.ModelInfo
@@ -807,7 +929,7 @@ export type ModelInfo = Message$1<"iir.inference.v1.ModelInfo"> & {
  * Use `create(ModelInfoSchema)` to create a new message.
  */
 export const ModelInfoSchema: GenMessage<ModelInfo> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 24);
+  messageDesc(file_iir_inference_v1_inference, 25);
 
 /**
  * UpstreamError travels as a Connect error detail when a backend answered with its own error, so
@@ -852,7 +974,7 @@ export type UpstreamError = Message$1<"iir.inference.v1.UpstreamError"> & {
  * Use `create(UpstreamErrorSchema)` to create a new message.
  */
 export const UpstreamErrorSchema: GenMessage<UpstreamError> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 25);
+  messageDesc(file_iir_inference_v1_inference, 26);
 
 /**
  * GatewayError travels as a Connect error detail when IIR itself refused or failed a call (a rate
@@ -888,7 +1010,117 @@ export type GatewayError = Message$1<"iir.inference.v1.GatewayError"> & {
  * Use `create(GatewayErrorSchema)` to create a new message.
  */
 export const GatewayErrorSchema: GenMessage<GatewayError> = /*@__PURE__*/
-  messageDesc(file_iir_inference_v1_inference, 26);
+  messageDesc(file_iir_inference_v1_inference, 27);
+
+/**
+ * @generated from message iir.inference.v1.EmbedRequest
+ */
+export type EmbedRequest = Message$1<"iir.inference.v1.EmbedRequest"> & {
+  /**
+   * The model as the client named it: a registry name or `<provider>/<model>`.
+   *
+   * @generated from field: string model = 1;
+   */
+  model: string;
+
+  /**
+   * The texts to embed, each its own vector, in order.
+   *
+   * @generated from field: repeated string inputs = 2;
+   */
+  inputs: string[];
+
+  /**
+   * The vector length wanted, where the model can shorten its vectors.
+   *
+   * @generated from field: optional int32 dimensions = 3;
+   */
+  dimensions?: number | undefined;
+
+  /**
+   * @generated from field: string user = 4;
+   */
+  user: string;
+
+  /**
+   * Request fields without a typed home, passed through to upstreams untouched.
+   *
+   * @generated from field: google.protobuf.Struct extra = 5;
+   */
+  extra?: JsonObject | undefined;
+};
+
+/**
+ * Describes the message iir.inference.v1.EmbedRequest.
+ * Use `create(EmbedRequestSchema)` to create a new message.
+ */
+export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
+  messageDesc(file_iir_inference_v1_inference, 28);
+
+/**
+ * @generated from message iir.inference.v1.Embedding
+ */
+export type Embedding = Message$1<"iir.inference.v1.Embedding"> & {
+  /**
+   * Position of the input this vector belongs to.
+   *
+   * @generated from field: int32 index = 1;
+   */
+  index: number;
+
+  /**
+   * @generated from field: repeated float values = 2;
+   */
+  values: number[];
+};
+
+/**
+ * Describes the message iir.inference.v1.Embedding.
+ * Use `create(EmbeddingSchema)` to create a new message.
+ */
+export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
+  messageDesc(file_iir_inference_v1_inference, 29);
+
+/**
+ * @generated from message iir.inference.v1.EmbedResponse
+ */
+export type EmbedResponse = Message$1<"iir.inference.v1.EmbedResponse"> & {
+  /**
+   * The model that answered, as the backend reported it.
+   *
+   * @generated from field: string model = 1;
+   */
+  model: string;
+
+  /**
+   * @generated from field: repeated iir.inference.v1.Embedding embeddings = 2;
+   */
+  embeddings: Embedding[];
+
+  /**
+   * @generated from field: iir.inference.v1.Usage usage = 3;
+   */
+  usage?: Usage | undefined;
+
+  /**
+   * The backend that served: a provider name or an agent id.
+   *
+   * @generated from field: string backend = 4;
+   */
+  backend: string;
+
+  /**
+   * @generated from field: bool cached = 5;
+   */
+  cached: boolean;
+};
+
+/**
+ * Describes the message iir.inference.v1.EmbedResponse.
+ * Use `create(EmbedResponseSchema)` to create a new message.
+ */
+export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
+  messageDesc(file_iir_inference_v1_inference, 30);
 
 /**
  * @generated from enum iir.inference.v1.Role
@@ -1003,6 +1235,16 @@ export const InferenceService: GenService<{
     methodKind: "unary";
     input: typeof ListModelsRequestSchema;
     output: typeof ListModelsResponseSchema;
+  },
+  /**
+   * Embed turns texts into embedding vectors.
+   *
+   * @generated from rpc iir.inference.v1.InferenceService.Embed
+   */
+  embed: {
+    methodKind: "unary";
+    input: typeof EmbedRequestSchema;
+    output: typeof EmbedResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_iir_inference_v1_inference, 0);

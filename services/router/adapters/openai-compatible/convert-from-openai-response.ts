@@ -48,6 +48,8 @@ export function chatResponseFromOpenAI(json: unknown, target: ChatTarget): ChatR
       index: typeof choice.index === "number" ? choice.index : position,
       message: messageFromOpenAI(choice.message),
       finishReason: finishReasonFromOpenAI(choice.finish_reason),
+      rawFinishReason: typeof choice.finish_reason === "string" ? choice.finish_reason : "",
+      stopSequence: "",
     };
   });
   // Literals rather than create(): protobuf-es messages are plain objects, the type checker holds
@@ -86,6 +88,8 @@ function messageFromOpenAI(message: JsonRecord): Message {
     toolCalls: Array.isArray(message.tool_calls) ? message.tool_calls.map((call) => create(ToolCallSchema, toolCallFromOpenAI(call))) : [],
     toolCallId: "",
     extra,
+    reasoning: [],
+    isError: false,
   };
 }
 

@@ -21,6 +21,7 @@ export function usageFromOpenAI(value: unknown): Usage | undefined {
     totalTokens: value.total_tokens === undefined ? promptTokens + completionTokens : countOf(value.total_tokens),
     cachedPromptTokens: isRecord(promptDetails) ? countOf(promptDetails.cached_tokens) : 0,
     reasoningTokens: isRecord(completionDetails) ? countOf(completionDetails.reasoning_tokens) : 0,
+    cacheCreationTokens: 0,
   };
 }
 

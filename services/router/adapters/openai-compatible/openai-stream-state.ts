@@ -135,7 +135,7 @@ class OpenAIChunkTranslator implements OpenAIStreamState {
     const reason = finishReasonFromOpenAI(choice.finish_reason);
     if (reason !== FinishReason.UNSPECIFIED) {
       this.finished = true;
-      parts.push(this.part({ case: "finish", value: { $typeName: "iir.inference.v1.Finish", reason } }, choiceIndex));
+      parts.push(this.part({ case: "finish", value: { $typeName: "iir.inference.v1.Finish", reason, rawReason: typeof choice.finish_reason === "string" ? choice.finish_reason : "", stopSequence: "" } }, choiceIndex));
     }
   }
 
@@ -167,7 +167,7 @@ class OpenAIChunkTranslator implements OpenAIStreamState {
   /** A text or reasoning delta: what a template reads, and the usual chunk's one part. */
   private deltaPart(kind: TemplateKind, text: string, choiceIndex: number): ChatStreamResponse {
     return this.part(
-      kind === "text" ? { case: "text", value: { $typeName: "iir.inference.v1.TextDelta", text } } : { case: "reasoning", value: { $typeName: "iir.inference.v1.ReasoningDelta", text } },
+      kind === "text" ? { case: "text", value: { $typeName: "iir.inference.v1.TextDelta", text } } : { case: "reasoning", value: { $typeName: "iir.inference.v1.ReasoningDelta", text, signature: "", redactedData: "" } },
       choiceIndex,
     );
   }

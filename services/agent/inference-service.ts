@@ -71,6 +71,9 @@ export function createAgentInferenceService(deps: AgentInferenceDeps): ServiceIm
     async embed() {
       throw new ConnectError(`${deps.modelId} does not compute embeddings on this agent`, Code.Unimplemented);
     },
+    async countTokens() {
+      throw new ConnectError("counting tokens is not served here yet", Code.Unimplemented);
+    },
     async listModels() {
       return create(ListModelsResponseSchema, {
         models: [{ id: deps.modelId, ownedBy: "local", provider: "local", contextLength: deps.engine.contextSize }],

@@ -57,6 +57,9 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
     async embed(request) {
       throw new ConnectError(`embeddings are not served for "${request.model}"`, Code.Unimplemented);
     },
+    async countTokens() {
+      throw new ConnectError("counting tokens is not served here yet", Code.Unimplemented);
+    },
     async listModels() {
       const models = deps.listModels().filter((model) => model.enabled);
       const listed = models.map((model) =>

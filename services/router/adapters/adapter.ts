@@ -2,6 +2,8 @@ import type {
   ChatParams,
   ChatResponse,
   ChatStreamResponse,
+  EmbedRequest,
+  EmbedResponse,
 } from "../../../gen/iir/inference/v1/inference_pb.js";
 
 /** Where one attempt of a request goes: everything an adapter needs besides the request. */
@@ -43,4 +45,23 @@ export interface ChatAdapter {
   chat(params: ChatParams, target: ChatTarget, signal: AbortSignal): Promise<ChatResponse>;
   /** Streams a completion as small events; aborting the signal aborts the upstream request. */
   chatStream(params: ChatParams, target: ChatTarget, signal: AbortSignal): AsyncIterable<ChatStreamResponse>;
+  /** Embeds `request.inputs` with `target.upstreamModel`; absent: the backend has no embeddings (Unimplemented). */
+  embed?(request: EmbedRequest, target: ChatTarget, signal: AbortSignal): Promise<EmbedResponse>;
+  /** Counts the input tokens `params` would take; absent: the backend cannot count (Unimplemented). */
+  countTokens?(params: ChatParams, target: ChatTarget, signal: AbortSignal): Promise<number>;
+  /**
+   * The models the provider at `target.baseUrl` offers, from its model list API (`target.upstreamModel`
+   * is empty); absent: the provider has no such list.
+   */
+  listModels?(target: ChatTarget, signal: AbortSignal): Promise<ProviderModel[]>;
+}
+
+/** One model a provider lists. */
+export interface ProviderModel {
+  /** The provider's own name for it (IIR lists it as `<provider>/<id>`). */
+  readonly id: string;
+  /** Unix seconds, when the provider says. */
+  readonly created?: number;
+  readonly ownedBy?: string;
+  readonly contextLength?: number;
 }

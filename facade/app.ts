@@ -6,6 +6,10 @@ import { errorAnswerFromUnknown, OpenAIHttpError, sendErrorAnswer } from "./erro
 import { resolveRequestId } from "./request-id.js";
 import { requestLogEntry, type RequestLogEntry, type RequestOutcome } from "./request-log.js";
 import { createChatCompletionsHandler } from "./routes/chat-completions.js";
+import { createCountTokensHandler, createMessagesHandler } from "./routes/messages.js";
+import { createCompletionsHandler } from "./routes/completions.js";
+import { createEmbeddingsHandler } from "./routes/embeddings.js";
+import { createCorsPolicy, type CorsOrigins } from "./cors.js";
 import { createModelRoutes } from "./routes/models.js";
 import type { RouterChat } from "./router-chat.js";
 import { sendJson } from "./send-json.js";
@@ -32,6 +36,8 @@ export interface FacadeDeps {
   readonly handleMetrics?: express.RequestHandler;
   /** Whether the request log holds the client's messages (LOG_PROMPTS). */
   readonly logPrompts?: boolean;
+  /** Browser origins allowed by CORS (IIR_CORS_ORIGINS); absent: no CORS headers. */
+  readonly corsOrigins?: CorsOrigins;
 }
 
 /** Per-request facts the routes fill in, read by the request log, metrics and rate limits when the response closes. */
@@ -80,7 +86,9 @@ export function createFacadeHandler(deps: FacadeDeps): (request: IncomingMessage
   const app = createFacadeApp(deps);
   const chat: Handler[] = [createChatCompletionsHandler(deps)];
   const fail = (error: unknown, response: Response) => answerError(deps, error, response);
+  const cors = createCorsPolicy(deps.corsOrigins);
   return (request, response) => {
+    if (cors?.handle(request, response) === true) return;
     if (request.method !== "POST" || request.url !== chatCompletionsPath) {
       app(request, response);
       return;
@@ -108,6 +116,11 @@ export function createFacadeApp(deps: FacadeDeps): express.Express {
   });
   if (deps.handleMetrics !== undefined) app.get("/metrics", deps.handleMetrics);
   app.post(chatCompletionsPath, createChatCompletionsHandler(deps));
+  // Anthropic's Messages API, for any backend; its errors are in Anthropic's shape.
+  app.post("/v1/messages", createMessagesHandler(deps));
+  app.post("/v1/messages/count_tokens", createCountTokensHandler(deps));
+  app.post("/v1/completions", createCompletionsHandler(deps));
+  app.post("/v1/embeddings", createEmbeddingsHandler(deps));
   const models = createModelRoutes(deps.inference);
   app.get("/v1/models", models.list);
   app.get("/v1/models/*id", models.get);

@@ -35,6 +35,7 @@ export async function startFacade(options: { config: Config; transport: Transpor
     observer: createRequestObserver({ metrics: createFacadeMetrics(telemetry.metrics.prebound("iir.facade")), tracing: telemetry.tracing }),
     handleMetrics: (request, response) => telemetry.metrics.handleScrape(request, response),
     logPrompts: config.logPrompts,
+    corsOrigins: config.corsOrigins,
     checkReady: async () => {
       try {
         const answer = await health.check({ service: "" }, { timeoutMs: 2000 });

@@ -201,3 +201,16 @@ test("with Redis unreachable requests still succeed, unlimited, and the outage i
   t.regex(warnings[0] ?? "", /"level":"warn"/);
   t.regex(warnings[0] ?? "", /redis:\/\/127\.0\.0\.1:1/);
 });
+
+test("embeddings spend the same per-minute budget as chat", async (t) => {
+  const { mesh, keys } = await setUp(t, {}, [{ name: "one", rpm: 1 }]);
+  t.is((await call(mesh.facadeUrl, keys.one!)).status, 200);
+  const response = await fetch(`${mesh.facadeUrl}/embeddings`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${keys.one!}` },
+    body: JSON.stringify({ model: "openai/text-embedding-3-small", input: "hello" }),
+  });
+  t.is(response.status, 429);
+  const body = (await response.json()) as { error: { code: string } };
+  t.is(body.error.code, "rate_limit_exceeded");
+});

@@ -74,7 +74,8 @@ export function chatParamsFromOpenAIRequest(body: unknown): ConvertedChatRequest
   return { params, stream, includeUsage };
 }
 
-function stopFromOpenAI(value: unknown): string[] {
+/** OpenAI's `stop`: a string or up to four strings. */
+export function stopFromOpenAI(value: unknown): string[] {
   if (value === undefined || value === null) return [];
   if (typeof value === "string") return [value];
   if (!Array.isArray(value)) throw invalidType("stop", "one of a string or array of strings", value);
@@ -91,7 +92,8 @@ function stopFromOpenAI(value: unknown): string[] {
   return value as string[];
 }
 
-function seedFromOpenAI(value: unknown): bigint | undefined {
+/** OpenAI's `seed`, within int64. */
+export function seedFromOpenAI(value: unknown): bigint | undefined {
   const seed = readOptionalInteger(value, "seed", -int64Bound, int64Bound);
   if (seed === undefined) return undefined;
   if (seed >= int64Bound) {

@@ -3,6 +3,7 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import {
   ChatResponseSchema,
   ChatStreamResponseSchema,
+  EmbedResponseSchema,
   FinishReason,
   FinishSchema,
   InferenceService,
@@ -14,11 +15,13 @@ import {
   type ChatStreamResponse,
 } from "../../gen/iir/inference/v1/inference_pb.js";
 import { validateChatParams } from "../common/validate-chat-params.js";
+import { validateEmbedRequest } from "../common/validate-embed-request.js";
+import { upstreamConnectError } from "../common/errors.js";
 import type { GenerationEvent, LlamaEngine } from "./engine/llama-engine.js";
 
 /** What the agent's InferenceService is built from. */
 export interface AgentInferenceDeps {
-  readonly engine: Pick<LlamaEngine, "generate" | "contextSize">;
+  readonly engine: Pick<LlamaEngine, "generate" | "contextSize" | "embed" | "info" | "countTokens">;
   /** The model id clients ask for, e.g. `local/iir-tiny`. */
   readonly modelId: string;
   /** Reported as `backend` in every answer. */
@@ -68,11 +71,32 @@ export function createAgentInferenceService(deps: AgentInferenceDeps): ServiceIm
         backend: deps.agentId,
       });
     },
-    async embed() {
-      throw new ConnectError(`${deps.modelId} does not compute embeddings on this agent`, Code.Unimplemented);
+    async embed(request, context) {
+      validateEmbedRequest(request);
+      if (request.model !== deps.modelId) {
+        throw new ConnectError(`The model '${request.model}' does not exist on this agent; it serves '${deps.modelId}'.`, Code.NotFound);
+      }
+      // The model's vectors have one length; cutting them short would not give a shorter embedding it was trained for.
+      const length = deps.engine.info.embeddingLength;
+      if (request.dimensions !== undefined && request.dimensions !== length) {
+        const message = `${deps.modelId} makes vectors of ${length} dimensions and cannot shorten them; leave 'dimensions' out.`;
+        throw upstreamConnectError(Code.InvalidArgument, { httpStatus: 400, message, type: "invalid_request_error", param: "dimensions", code: "unsupported_value", provider: "local" });
+      }
+      const result = await deps.engine.embed(request.inputs, context.signal);
+      return create(EmbedResponseSchema, {
+        model: deps.modelId,
+        embeddings: result.vectors.map((values, index) => ({ index, values: [...values] })),
+        usage: { promptTokens: result.promptTokens, totalTokens: result.promptTokens },
+        backend: deps.agentId,
+      });
     },
-    async countTokens() {
-      throw new ConnectError("counting tokens is not served here yet", Code.Unimplemented);
+    async countTokens(request) {
+      validateChatParams(request.params);
+      if (request.params.model !== deps.modelId) {
+        throw new ConnectError(`The model '${request.params.model}' does not exist on this agent; it serves '${deps.modelId}'.`, Code.NotFound);
+      }
+      // The model's chat template and tokenizer, as generation renders the prompt; no sequence needed.
+      return { inputTokens: deps.engine.countTokens(request.params), backend: deps.agentId };
     },
     async listModels() {
       return create(ListModelsResponseSchema, {

@@ -4,14 +4,21 @@ import {
   type ChatResponse,
   type ChatStreamResponse,
   type Choice,
+  type ReasoningBlock,
   type ToolCall,
   type ToolCallDelta,
   type Usage,
 } from "../../gen/iir/inference/v1/inference_pb.js";
 
 /**
- * A whole answer as the stream parts it would have been: per choice its text, tool calls and
- * finish, then usage. Used to replay a cached answer and for servers that ignore `stream: true`.
+ * A whole answer as the stream parts it would have been: per choice its reasoning, text, tool calls
+ * and finish (with the raw reason and stop sequence), then usage. Used to replay a cached answer and
+ * for servers that ignore `stream: true`.
+ *
+ * Reasoning travels in blocks (Anthropic's thinking blocks must go back to it as they were): a
+ * reasoning part with a `signature` ends the block its text belongs to, one with `redacted_data` is a
+ * block of its own; reasoning parts without either (OpenAI-compatible servers) make one block. A
+ * block is replayed as one part holding its text and signature.
  */
 export function partsFromChatResponse(answer: ChatResponse, cached = false): ChatStreamResponse[] {
   const parts: ChatStreamResponse[] = [];
@@ -24,6 +31,9 @@ export function partsFromChatResponse(answer: ChatResponse, cached = false): Cha
     cached,
   });
   for (const choice of answer.choices) {
+    for (const block of choice.message?.reasoning ?? []) {
+      parts.push(part({ case: "reasoning", value: { $typeName: "iir.inference.v1.ReasoningDelta", text: block.text, signature: block.signature, redactedData: block.redactedData } }, choice.index));
+    }
     const content = choice.message?.content;
     const text = content?.case === "text" ? content.value : "";
     if (text !== "") parts.push(part({ case: "text", value: { $typeName: "iir.inference.v1.TextDelta", text } }, choice.index));
@@ -49,6 +59,10 @@ interface ChoiceBuilder {
   text: string;
   calls: Map<number, { id: string; type: string; name: string; arguments: string }>;
   finish: FinishReason;
+  rawFinishReason: string;
+  stopSequence: string;
+  /** Reasoning blocks in order; `closed` once a signature or redacted data ended one. */
+  reasoning: { text: string; signature: string; redactedData: string; closed: boolean }[];
 }
 
 /** Collects stream parts into the whole answer they make up (for the response cache). */
@@ -67,7 +81,7 @@ export function createChatResponseAssembler(): ChatResponseAssembler {
   const choice = (index: number): ChoiceBuilder => {
     let builder = choices.get(index);
     if (builder === undefined) {
-      builder = { text: "", calls: new Map(), finish: FinishReason.UNSPECIFIED };
+      builder = { text: "", calls: new Map(), finish: FinishReason.UNSPECIFIED, rawFinishReason: "", stopSequence: "", reasoning: [] };
       choices.set(index, builder);
     }
     return builder;
@@ -91,9 +105,16 @@ export function createChatResponseAssembler(): ChatResponseAssembler {
           calls.set(event.value.index, call);
           break;
         }
-        case "finish":
-          choice(part.choiceIndex).finish = event.value.reason;
+        case "reasoning":
+          addReasoning(choice(part.choiceIndex).reasoning, event.value);
           break;
+        case "finish": {
+          const built = choice(part.choiceIndex);
+          built.finish = event.value.reason;
+          built.rawFinishReason = event.value.rawReason;
+          built.stopSequence = event.value.stopSequence;
+          break;
+        }
         case "usage":
           usage = event.value;
           break;
@@ -117,14 +138,16 @@ export function createChatResponseAssembler(): ChatResponseAssembler {
           $typeName: "iir.inference.v1.Choice",
           index,
           finishReason: built.finish,
-          rawFinishReason: "",
-          stopSequence: "",
+          rawFinishReason: built.rawFinishReason,
+          stopSequence: built.stopSequence,
           message: {
             $typeName: "iir.inference.v1.Message",
             role: Role.ASSISTANT,
             content: { case: "text", value: flattened(built.text) },
             name: "",
-            reasoning: [],
+            reasoning: built.reasoning.map(
+              (block): ReasoningBlock => ({ $typeName: "iir.inference.v1.ReasoningBlock", text: flattened(block.text), signature: block.signature, redactedData: block.redactedData }),
+            ),
             isError: false,
             toolCalls: [...built.calls.entries()]
               .sort(([a], [b]) => a - b)
@@ -142,6 +165,24 @@ export function createChatResponseAssembler(): ChatResponseAssembler {
       return { response, finished };
     },
   };
+}
+
+/** Adds a reasoning part to the blocks it builds (the block rule of partsFromChatResponse). */
+function addReasoning(blocks: ChoiceBuilder["reasoning"], delta: { text: string; signature: string; redactedData: string }): void {
+  if (delta.redactedData !== "") {
+    blocks.push({ text: "", signature: "", redactedData: delta.redactedData, closed: true });
+    return;
+  }
+  let open = blocks.at(-1);
+  if (open === undefined || open.closed) {
+    open = { text: "", signature: "", redactedData: "", closed: false };
+    blocks.push(open);
+  }
+  open.text += delta.text;
+  if (delta.signature !== "") {
+    open.signature = delta.signature;
+    open.closed = true;
+  }
 }
 
 /** The same string as one flat sequence: reading a character makes V8 flatten a rope in place. */

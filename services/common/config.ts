@@ -74,6 +74,10 @@ export interface Config {
   readonly maxBodyBytes: number;
   readonly shutdownGraceMs: number;
   readonly upstreamTimeoutMs: number;
+  /** The `anthropic-version` header of every Anthropic request (ANTHROPIC_VERSION). */
+  readonly anthropicVersion: string;
+  /** The `api-version` query parameter of every Azure OpenAI request (AZURE_OPENAI_API_VERSION). */
+  readonly azureOpenAIApiVersion: string;
   /** How the router's HTTP client reaches providers. */
   readonly upstream: UpstreamSettings;
   readonly registryRefreshMs: number;
@@ -125,6 +129,10 @@ export interface Config {
   readonly rateLimitConcurrent: number | undefined;
   /** Reads a secret named by the registry (a model's `api_key_env`), captured at start-up. */
   readonly secret: (variable: string) => string | undefined;
+  /** Browser origins the facade answers CORS for (IIR_CORS_ORIGINS): `*` or exact origins; undefined: CORS off. */
+  readonly corsOrigins: "*" | readonly string[] | undefined;
+  /** How often the router re-reads each configured provider's model list (IIR_PROVIDER_MODELS_REFRESH_MS); 0: providers' models are not listed. */
+  readonly providerModelsRefreshMs: number;
 }
 
 /** The local agent's settings (`iir agent`, and the agent inside `iir all`). */
@@ -173,6 +181,12 @@ const providerTable = [
   { name: "openrouter", baseUrlVariable: "OPENROUTER_BASE_URL", defaultBaseUrl: "https://openrouter.ai/api/v1", apiKeyVariable: "EXTERNAL_OPENROUTER_KEY", keyRequired: true },
   { name: "groq", baseUrlVariable: "GROQ_BASE_URL", defaultBaseUrl: "https://api.groq.com/openai/v1", apiKeyVariable: "EXTERNAL_GROQ_KEY", keyRequired: true },
   { name: "venice", baseUrlVariable: "VENICE_BASE_URL", defaultBaseUrl: "https://api.venice.ai/api/v1", apiKeyVariable: "EXTERNAL_VENICE_KEY", keyRequired: true },
+  // Anthropic's Messages API (its own adapter); the SDK's convention: the base URL without /v1.
+  { name: "anthropic", baseUrlVariable: "ANTHROPIC_BASE_URL", defaultBaseUrl: "https://api.anthropic.com", apiKeyVariable: "EXTERNAL_ANTHROPIC_KEY", keyRequired: true },
+  { name: "xai", baseUrlVariable: "XAI_BASE_URL", defaultBaseUrl: "https://api.x.ai/v1", apiKeyVariable: "EXTERNAL_XAI_KEY", keyRequired: true },
+  { name: "google", baseUrlVariable: "GOOGLE_BASE_URL", defaultBaseUrl: "https://generativelanguage.googleapis.com/v1beta", apiKeyVariable: "EXTERNAL_GOOGLE_KEY", keyRequired: true },
+  // Azure OpenAI: `azure/<deployment>`; the resource's URL has no default (https://<resource>.openai.azure.com/openai).
+  { name: "azure", baseUrlVariable: "AZURE_OPENAI_BASE_URL", defaultBaseUrl: undefined, apiKeyVariable: "EXTERNAL_AZURE_OPENAI_KEY", keyRequired: true },
 ] as const;
 
 const logLevels: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
@@ -214,6 +228,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     maxBodyBytes: read.bytes("IIR_MAX_BODY", 4 * 1024 * 1024),
     shutdownGraceMs: read.seconds("IIR_SHUTDOWN_GRACE", 10),
     upstreamTimeoutMs: read.seconds("IIR_UPSTREAM_TIMEOUT", 600),
+    anthropicVersion: read.string("ANTHROPIC_VERSION", "2023-06-01") ?? "2023-06-01",
+    azureOpenAIApiVersion: read.string("AZURE_OPENAI_API_VERSION", "2024-10-21") ?? "2024-10-21",
     upstream: Object.freeze({
       connectTimeoutMs: read.seconds("IIR_UPSTREAM_CONNECT_TIMEOUT", 10),
       maxConnections: read.integer("IIR_UPSTREAM_MAX_CONNECTIONS", 4096, 0, 1_000_000),
@@ -243,6 +259,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     rateLimitRequests: read.optionalInteger("RATE_LIMIT_REQUESTS", 1),
     rateLimitTokens: read.optionalInteger("RATE_LIMIT_TOKENS", 1),
     rateLimitConcurrent: read.optionalInteger("RATE_LIMIT_CONCURRENT", 1),
+    corsOrigins: readCorsOrigins(read.string("IIR_CORS_ORIGINS", undefined), problems),
+    providerModelsRefreshMs: read.integer("IIR_PROVIDER_MODELS_REFRESH_MS", 600_000, 0),
     agentStaleAfterMs: 0,
     agentToken: read.string("IIR_AGENT_TOKEN", undefined),
     agent: Object.freeze({
@@ -270,6 +288,31 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
 }
 
 /** IIR_TLS_CERT and IIR_TLS_KEY (both or neither) and IIR_TLS_CA, read from their PEM files. */
+/** `*`, or comma-separated origins (`https://app.example.com`, `http://localhost:5173`); unset: CORS off. */
+function readCorsOrigins(value: string | undefined, problems: string[]): "*" | readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  const entries = value.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+  if (entries.includes("*")) return "*";
+  const origins: string[] = [];
+  for (const entry of entries) {
+    const origin = originOf(entry);
+    if (origin === undefined) problems.push(`IIR_CORS_ORIGINS must be * or comma-separated origins such as https://app.example.com, got "${entry}"`);
+    else origins.push(origin);
+  }
+  return Object.freeze(origins);
+}
+
+/** The origin an entry names (scheme, host, port; a trailing slash allowed), as browsers send it; undefined for anything else. */
+function originOf(entry: string): string | undefined {
+  try {
+    const url = new URL(entry);
+    const plain = url.pathname === "/" && url.search === "" && url.hash === "" && url.username === "" && url.password === "";
+    return (url.protocol === "http:" || url.protocol === "https:") && plain ? url.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function readTlsFiles(read: ReturnType<typeof createReader>, problems: string[]): TlsFiles | undefined {
   const certPath = read.string("IIR_TLS_CERT", undefined);
   const keyPath = read.string("IIR_TLS_KEY", undefined);

@@ -10,7 +10,11 @@ import { findTooDeep, formatJsonPath, maximumRequestDepth } from "./json-depth.j
 export function validateChatParams(params: ChatParams | undefined): asserts params is ChatParams {
   if (!params) throw invalid("params is required");
   if (!params.model) throw invalid("params.model is required");
-  if (params.messages.length === 0) throw invalid("params.messages must contain at least one message");
+  // A raw prompt (legacy completions) stands instead of messages: exactly one of the two.
+  if (params.prompt !== undefined && params.messages.length > 0) throw invalid("params.prompt and params.messages exclude each other: send one");
+  if (params.prompt === undefined && params.messages.length === 0) {
+    throw invalid("params.messages must contain at least one message");
+  }
   params.messages.forEach((message, index) => {
     if (message.role === Role.UNSPECIFIED || Role[message.role] === undefined) {
       throw invalid(`params.messages[${index}].role must be set`);

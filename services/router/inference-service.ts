@@ -7,13 +7,18 @@ import {
   type ChatParams,
   type ChatResponse,
   type ChatStreamResponse,
+  type EmbedRequest,
+  type EmbedResponse,
 } from "../../gen/iir/inference/v1/inference_pb.js";
 import type { Model } from "../../gen/iir/registry/v1/registry_pb.js";
+import type { ModelInfo } from "../../gen/iir/inference/v1/inference_pb.js";
 import { isRetryableCode } from "../common/errors.js";
 import type { LiveAgent } from "./agents/agent-directory.js";
 import type { RouteCandidate, RouteResolver } from "./routing/resolve-route.js";
 import { validateChatParams } from "../common/validate-chat-params.js";
 import { createCachedChat, type CacheSettings } from "./cache/cached-chat.js";
+import { createCachedEmbed } from "./cache/cached-embed.js";
+import { validateEmbedRequest } from "../common/validate-embed-request.js";
 import { deferIterable } from "../common/async-iterables.js";
 import { observeIterable } from "../common/telemetry/observe-iterable.js";
 
@@ -24,6 +29,8 @@ export interface InferenceServiceDeps {
   readonly listModels: () => readonly Model[];
   /** Models served by agents that beat recently, with their agents. */
   readonly liveAgentModels?: () => ReadonlyMap<string, readonly LiveAgent[]>;
+  /** Models the configured providers list (`<provider>/<id>`), as last read; absent: none. */
+  readonly providerModels?: () => readonly ModelInfo[];
   /** The response cache; absent: every answer comes from a backend. */
   readonly cache?: CacheSettings;
   /** Wraps a request's candidates to time, count and trace each attempt; absent: they run as resolved. */
@@ -36,6 +43,7 @@ export interface InferenceServiceDeps {
  */
 export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<typeof InferenceService> {
   const cached = createCachedChat(deps.cache);
+  const cachedEmbed = createCachedEmbed(deps.cache);
   return {
     async chat(request, context) {
       validateChatParams(request.params);
@@ -54,11 +62,31 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
         return cached.chatStream(params, context, () => streamFromCandidates(deps, params, context));
       });
     },
-    async embed(request) {
-      throw new ConnectError(`embeddings are not served for "${request.model}"`, Code.Unimplemented);
+    async embed(request, context) {
+      validateEmbedRequest(request);
+      return cachedEmbed.embed(request, context, () => {
+        // Not instrumented like chat attempts: the instrumented adapter has chat and chatStream only.
+        const candidates = deps.resolver.resolve(request.model, context.requestHeader);
+        return attemptInOrder(candidates, context, (candidate) => embedWith(candidate, request, context));
+      });
     },
-    async countTokens() {
-      throw new ConnectError("counting tokens is not served here yet", Code.Unimplemented);
+    async countTokens(request, context) {
+      validateChatParams(request.params);
+      const params = request.params;
+      // The model's first candidate counts: its tokenizer is the one the answer would use. Not
+      // instrumented like chat attempts (the instrumented adapter has chat and chatStream only).
+      const candidate = deps.resolver.resolve(params.model, context.requestHeader)[0];
+      if (candidate === undefined) throw new ConnectError(`The model '${params.model}' does not exist or you do not have access to it.`, Code.NotFound);
+      if (candidate.adapter.countTokens === undefined) {
+        throw new ConnectError(`counting tokens is not supported for '${params.model}': its backend (${candidate.target.backend}) cannot count them`, Code.Unimplemented);
+      }
+      const end = candidate.begin?.();
+      try {
+        const inputTokens = await candidate.adapter.countTokens(params, candidate.target, context.signal);
+        return { inputTokens, backend: candidate.target.backend };
+      } finally {
+        end?.();
+      }
     },
     async listModels() {
       const models = deps.listModels().filter((model) => model.enabled);
@@ -77,7 +105,10 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
         // The earliest time any live agent of the model was heard from stands in for its creation.
         const seen = Math.min(...agents.map((agent) => agent.lastSeenAt));
         listed.push(create(ModelInfoSchema, { id, ownedBy: "local", created: BigInt(Math.floor(seen / 1000)), provider: "local" }));
+        names.add(id);
       }
+      // What providers offer comes last; a registry or agent name of the same id stands.
+      for (const model of deps.providerModels?.() ?? []) if (!names.has(model.id)) listed.push(model);
       return create(ListModelsResponseSchema, { models: listed });
     },
   };
@@ -124,6 +155,25 @@ async function answer(
   const end = candidate.begin?.();
   try {
     const response = await candidate.adapter.chat(params, candidate.target, context.signal);
+    if (!response.backend) response.backend = candidate.target.backend;
+    return response;
+  } finally {
+    end?.();
+  }
+}
+
+/** One embeddings attempt; a backend without embeddings is Unimplemented, naming the model. */
+async function embedWith(candidate: RouteCandidate, request: EmbedRequest, context: HandlerContext): Promise<EmbedResponse> {
+  const embed = candidate.adapter.embed;
+  if (embed === undefined) {
+    throw new ConnectError(`model "${request.model}" does not serve embeddings: its backend ${candidate.target.backend} has no embeddings API`, Code.Unimplemented);
+  }
+  const end = candidate.begin?.();
+  try {
+    const response = await embed.call(candidate.adapter, request, candidate.target, context.signal);
+    if (response.embeddings.length !== request.inputs.length) {
+      throw new ConnectError(`${candidate.target.backend} returned ${response.embeddings.length} embeddings for ${request.inputs.length} inputs`, Code.Unavailable);
+    }
     if (!response.backend) response.backend = candidate.target.backend;
     return response;
   } finally {

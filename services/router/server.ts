@@ -12,7 +12,10 @@ import { listenConnect, type ConnectServer } from "../common/connect-server.js";
 import type { Logger } from "../common/logger.js";
 import type { ChatAdapter } from "./adapters/adapter.js";
 import { createAgentAdapter } from "./adapters/agent/agent-adapter.js";
+import { createAnthropicAdapter } from "./adapters/anthropic/anthropic-adapter.js";
 import { createOpenAICompatibleAdapter } from "./adapters/openai-compatible/openai-compatible-adapter.js";
+import { createGoogleAdapter } from "./adapters/google/google-adapter.js";
+import { createAzureOpenAIAdapter } from "./adapters/azure-openai/azure-openai-adapter.js";
 import { createUpstreamClient, type UpstreamClient, type UpstreamClientOptions } from "./adapters/upstream/upstream-client.js";
 import { createAgentDirectory, type AgentDirectory } from "./agents/agent-directory.js";
 import { createAgentSync, type AgentSync } from "./agents/agent-sync.js";
@@ -42,6 +45,7 @@ import { createModelCatalog, type ModelCatalog } from "./registry/model-catalog.
 import type { Database } from "./registry/schema.js";
 import { createRegistryService } from "./registry-service.js";
 import { agentProvider, createRouteResolver, isProviderName } from "./routing/resolve-route.js";
+import { createProviderModels, type ProviderModels } from "./routing/provider-models.js";
 
 /** The contract files this router serves, for server reflection. */
 export const routerFiles: readonly GenFile[] = [
@@ -65,6 +69,8 @@ export interface RouterDeps {
   readonly logger?: Logger;
   /** The API keys in memory, reloaded after the registry service changes them. */
   readonly keys?: ApiKeyStore;
+  /** What configured providers list, for ListModels; absent: only registry and agent models. */
+  readonly providerModels?: ProviderModels;
 }
 
 /**
@@ -100,6 +106,7 @@ export function createRouterRoutes(deps: RouterDeps): (router: ConnectRouter) =>
     resolver,
     listModels: () => deps.catalog.list(),
     liveAgentModels: () => deps.agents.liveModels(),
+    providerModels: () => deps.providerModels?.list() ?? [],
     cache:
       deps.cache === undefined
         ? undefined
@@ -158,6 +165,7 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
   let upstream: UpstreamClient | undefined;
   let agentSync: AgentSync | undefined;
   let concurrency: ConcurrencyLimiter | undefined;
+  let providerModels: ProviderModels | undefined;
   try {
     const migrated = await migrateToLatest(db);
     if (migrated.length > 0) logger.info("registry migrated", { migrations: migrated });
@@ -166,6 +174,9 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
     upstream = createUpstreamClient(upstreamClientOptions(config));
     const adapters = new Map<string, ChatAdapter>([
       ["openai-compatible", createOpenAICompatibleAdapter({ timeoutMs: config.upstreamTimeoutMs, client: upstream, logger })],
+      ["google", createGoogleAdapter({ timeoutMs: config.upstreamTimeoutMs, client: upstream })],
+      ["azure", createAzureOpenAIAdapter({ timeoutMs: config.upstreamTimeoutMs, apiVersion: config.azureOpenAIApiVersion, client: upstream, logger })],
+      ["anthropic", createAnthropicAdapter({ timeoutMs: config.upstreamTimeoutMs, client: upstream, version: config.anthropicVersion, logger })],
       [agentProvider, createAgentAdapter({ timeoutMs: config.upstreamTimeoutMs, createTransport: (baseUrl) => agentTransport(config, baseUrl) })],
     ]);
     const health = createHealthService();
@@ -184,7 +195,16 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
       refreshMs: config.registryRefreshMs,
       onError: (error) => logger.error("cannot read API keys from the registry; the keys loaded before stay in force", { error: error instanceof Error ? error.message : String(error) }),
     });
-    const routes = createRouterRoutes({ config, db, catalog, adapters, health, agents, cache, telemetry: processTelemetry, logger, keys });
+    // Read in the background: readiness never waits on a provider's model list.
+    providerModels = createProviderModels({
+      providers: config.providers,
+      adapterFor: (name) => adapters.get(name) ?? adapters.get("openai-compatible"),
+      refreshMs: config.providerModelsRefreshMs,
+      timeoutMs: Math.min(config.upstreamTimeoutMs, 30_000),
+      warn: (message, fields) => logger.warn(message, fields),
+    });
+    providerModels.start();
+    const routes = createRouterRoutes({ config, db, catalog, adapters, health, agents, cache, telemetry: processTelemetry, logger, keys, providerModels });
     rateLimits = await createRateLimitStore(config, logger);
     // Like the per-minute budgets, caps on calls in flight are one across replicas when Redis is there.
     concurrency = await createConcurrency(config, logger);
@@ -201,6 +221,7 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
     const ownUpstream = upstream;
     const ownAgentSync = agentSync;
     const ownConcurrency = concurrency;
+    const ownProviderModels = providerModels;
     return {
       routes,
       interceptors,
@@ -209,6 +230,7 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
       metricsPort,
       async close(graceMs) {
         health.shutdown();
+        ownProviderModels.close();
         await running.close(graceMs);
         await metricsServer?.close();
         await ownAgentSync.close();
@@ -223,6 +245,7 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
       },
     };
   } catch (error) {
+    providerModels?.close();
     await server?.close(0);
     await metricsServer?.close();
     await agentSync?.close();

@@ -30,6 +30,10 @@ export interface AnswerContext {
   /** Number of choices (`n`, default 1). */
   readonly choices: number;
   readonly includeUsage: boolean;
+  /** Usage to report instead of the counted one (the upstream's `usage` option). */
+  readonly usage?: Record<string, unknown>;
+  /** Words a text answer is cut to, finish_reason "length" (the upstream's `cutAtMaxTokens` option). */
+  readonly maxWords?: number;
 }
 
 const fingerprint = "fp_fake";

@@ -17,6 +17,7 @@ import {
 } from "./fake-openai-answers.js";
 import { parseBody, readBody, sendError, sendJson, sendText, sleep, writeEvents, writeRaw } from "./fake-openai-wire.js";
 import { defaultFailureAfterChunks, scenarioForModel, type RecordedRequest, type Scenario, type WireOptions } from "./fake-openai-scenarios.js";
+import { answerEmbeddings } from "./fake-openai-embeddings.js";
 
 export { modelScenarios, type RecordedRequest, type Scenario, type WireOptions } from "./fake-openai-scenarios.js";
 export { answerTextFor, errorFieldsForStatus, lastUserText, splitIntoDeltas, type FakeErrorFields, type FakeRequestBody } from "./fake-openai-answers.js";
@@ -81,6 +82,15 @@ export interface FakeUpstreamOptions {
   readonly wire?: WireOptions;
   /** Ids listed by `GET /v1/models` (default `["gpt-fake"]`). */
   readonly models?: readonly string[];
+  /** Also answer `POST /v1/embeddings`, as fake-openai-embeddings.ts does (default: 404). */
+  readonly embeddings?: boolean;
+  /**
+   * The usage every normal answer (text or tool calls, whole or streamed) reports instead of the
+   * counted one, e.g. with `prompt_tokens_details.cached_tokens` set, to check cached-token mapping.
+   */
+  readonly usage?: Record<string, unknown>;
+  /** A text answer longer than `max_completion_tokens` (or `max_tokens`) words is cut there, finish_reason "length". */
+  readonly cutAtMaxTokens?: boolean;
 }
 
 const serverErrorFields: FakeErrorFields = {
@@ -147,6 +157,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       const data = (options.models ?? ["gpt-fake"]).map((id) => ({ id, object: "model", created: 1_700_000_000, owned_by: "fake" }));
       return sendJson(response, 200, { object: "list", data });
     }
+    if (options.embeddings === true && recorded.method === "POST" && path === "/v1/embeddings") return answerEmbeddings(recorded.body, response);
     if (recorded.method !== "POST" || path !== "/v1/chat/completions") {
       recorded.scenario = "not-found";
       const error = { message: `Invalid URL (${recorded.method} ${path})`, type: "invalid_request_error", param: null, code: null };
@@ -158,7 +169,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     if (scenario.headersDelayMs !== undefined) await sleep(scenario.headersDelayMs);
     if (response.destroyed) return;
     const wire = scenario.wire ?? options.wire ?? {};
-    return answerChat(scenario, recorded.body, response, wire, contextFor(recorded.body, number), bearer);
+    return answerChat(scenario, recorded.body, response, wire, contextFor(recorded.body, number, options), bearer);
   };
 
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -245,13 +256,15 @@ function normalAnswer(scenario: Exclude<Scenario, { kind: "custom" | "raw" | "er
   if (scenario.kind === "tool-calls" || wantsTools) {
     const calls = scenario.kind === "tool-calls" ? (scenario.calls ?? toolCallsFor(body, scenario.allTools === true)) : toolCallsFor(body, false);
     const chunks = toolCallChunks(context, calls);
-    const usage = usageFor(body, chunks.length - 1);
+    const usage = context.usage ?? usageFor(body, chunks.length - 1);
     return { chunks, whole: toolCallCompletionBody(context, calls, usage), usage };
   }
-  const deltas = answerScenario?.deltas ?? splitIntoDeltas(answerScenario?.text ?? answerTextFor(body));
+  const fullDeltas = answerScenario?.deltas ?? splitIntoDeltas(answerScenario?.text ?? answerTextFor(body));
+  const cut = !textGiven && context.maxWords !== undefined && fullDeltas.length > context.maxWords;
+  const deltas = cut ? fullDeltas.slice(0, context.maxWords) : fullDeltas;
   const text = answerScenario?.text ?? deltas.join("");
-  const finishReason = answerScenario?.finishReason ?? "stop";
-  const usage = answerScenario?.usage === null ? undefined : (answerScenario?.usage ?? usageFor(body, deltas.length));
+  const finishReason = answerScenario?.finishReason ?? (cut ? "length" : "stop");
+  const usage = answerScenario?.usage === null ? undefined : (answerScenario?.usage ?? context.usage ?? usageFor(body, deltas.length));
   return { chunks: textChunks(context, deltas, finishReason), whole: completionBody(context, text, finishReason, usage), usage };
 }
 
@@ -271,7 +284,7 @@ function dropConnection(response: http.ServerResponse): void {
   response.socket?.destroy();
 }
 
-function contextFor(body: FakeRequestBody, number: number): AnswerContext {
+function contextFor(body: FakeRequestBody, number: number, options: FakeUpstreamOptions): AnswerContext {
   const streamOptions = body.stream_options;
   const includeUsage = typeof streamOptions === "object" && streamOptions !== null && (streamOptions as Record<string, unknown>).include_usage === true;
   return {
@@ -280,5 +293,12 @@ function contextFor(body: FakeRequestBody, number: number): AnswerContext {
     model: typeof body.model === "string" ? body.model : "",
     choices: typeof body.n === "number" && body.n > 1 ? Math.floor(body.n) : 1,
     includeUsage,
+    usage: options.usage,
+    maxWords: options.cutAtMaxTokens === true ? maxTokensOf(body) : undefined,
   };
+}
+
+function maxTokensOf(body: FakeRequestBody): number | undefined {
+  const limit = body.max_completion_tokens ?? body.max_tokens;
+  return typeof limit === "number" ? limit : undefined;
 }

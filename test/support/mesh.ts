@@ -49,6 +49,8 @@ export async function startMesh(env: Record<string, string> = {}, options: TestM
     HEARTBEAT_INTERVAL: "1",
     // Tests of other features must see every request reach a backend; cache tests turn it on.
     CACHE_TTL: "0",
+    // Nor may a provider's model list add requests to a fake upstream; provider-models tests turn it on.
+    IIR_PROVIDER_MODELS_REFRESH_MS: "0",
     IIR_ADMIN_TOKEN: testAdminToken,
     ...env,
   });

@@ -24,6 +24,8 @@ export async function startSplitMesh(
     SQLITE_DB_PATH: path.join(directory, "iir.db"),
     LOG_LEVEL: "silent",
     CACHE_TTL: "0",
+    // No provider model-list calls to the fake upstreams unless a test asks for them.
+    IIR_PROVIDER_MODELS_REFRESH_MS: "0",
     OPENAI_BASE_URL: upstreamUrl,
     EXTERNAL_OPENAI_KEY: "sk-test",
     IIR_ADMIN_TOKEN: testAdminToken,

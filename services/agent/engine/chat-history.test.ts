@@ -83,3 +83,17 @@ test("assistant tool calls are kept as text after the assistant's own text", (t)
     { type: "model", response: ['Let me check.\nlookup({"q":1})'] },
   ]);
 });
+
+test("a text part carried as `other` for its extra fields (cache_control) keeps its text", (t) => {
+  const history = chatHistoryFromMessages([
+    message({
+      role: Role.SYSTEM,
+      content: {
+        case: "parts",
+        value: { parts: [{ part: { case: "other", value: { type: "text", text: "You are Claude Code.", cache_control: { type: "ephemeral" } } } }, { part: { case: "text", value: "Be brief." } }] },
+      },
+    }),
+    text(Role.USER, "Hi"),
+  ]);
+  t.deepEqual(history[0], { type: "system", text: "You are Claude Code.\nBe brief." });
+});

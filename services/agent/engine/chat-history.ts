@@ -37,7 +37,13 @@ function messageText(message: Message): string {
   if (content.case === "text") return content.value;
   if (content.case !== "parts") return "";
   return content.value.parts
-    .map((part) => (part.part.case === "text" ? part.part.value : ""))
+    .map((part) => {
+      if (part.part.case === "text") return part.part.value;
+      // A text part with fields of its own (Anthropic's cache_control, as Claude Code marks its
+      // system prompt) travels as `other` in OpenAI's part shape: its text is still the prompt.
+      if (part.part.case === "other" && part.part.value.type === "text" && typeof part.part.value.text === "string") return part.part.value.text;
+      return "";
+    })
     .filter((text) => text !== "")
     .join("\n");
 }

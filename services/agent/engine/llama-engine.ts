@@ -1,12 +1,15 @@
 import os from "node:os";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel } from "node-llama-cpp";
 import { inspectGgufFile, ModelFileError, type GgufModelInfo } from "../model-file/validate-gguf.js";
+import { countPromptTokens } from "./count-prompt-tokens.js";
 import { runGeneration, type GenerationEvent } from "./run-generation.js";
+import { createEmbeddingRunner, type EmbeddingResult } from "./embedding-runner.js";
 import { createSequenceSlots, type SequenceSlots } from "./sequence-slots.js";
 import { createThroughputMeter } from "./throughput-meter.js";
 import type { ChatParams } from "../../../gen/iir/inference/v1/inference_pb.js";
 
 export type { GenerationEvent } from "./run-generation.js";
+export type { EmbeddingResult } from "./embedding-runner.js";
 
 /** How to load and run one GGUF model. */
 export interface EngineOptions {
@@ -38,6 +41,10 @@ export interface LlamaEngine {
   readonly gpu: { readonly name: string; readonly vramBytes: number } | undefined;
   /** Text deltas, then one finish event with usage; waits in the queue first when all sequences are busy. */
   generate(params: ChatParams, signal: AbortSignal): AsyncIterable<GenerationEvent>;
+  /** The tokens the request's prompt takes (chat template applied), without generating. */
+  countTokens(params: ChatParams): number;
+  /** One vector per text, in order, on an embedding context of its own (embedding-runner.ts). */
+  embed(texts: readonly string[], signal: AbortSignal): Promise<EmbeddingResult>;
   load(): EngineLoad;
   close(): Promise<void>;
 }
@@ -97,6 +104,7 @@ async function createEngine(parts: EngineParts): Promise<LlamaEngine> {
   const throughput = createThroughputMeter(10_000);
   const gpu = llama.gpu === false ? undefined : await describeGpu(llama);
   const contextSize = context.contextSize;
+  const embeddings = createEmbeddingRunner({ model, contextSize, threads: options.threads, maxQueue: options.maxQueue });
   return {
     info,
     contextSize,
@@ -109,8 +117,11 @@ async function createEngine(parts: EngineParts): Promise<LlamaEngine> {
         release();
       }
     },
+    embed: (texts, signal) => embeddings.embed(texts, signal),
+    countTokens: (params) => countPromptTokens(model, params.messages),
     load: () => ({ queueLength: slots.queued, activeSequences: slots.active, tokensPerSecond: throughput.rate() }),
     async close() {
+      await embeddings.close();
       await context.dispose();
       await model.dispose();
       await llama.dispose();

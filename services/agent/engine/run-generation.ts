@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { LlamaCompletion, resolveChatWrapper, type ChatWrapper, type LlamaContext, type LlamaModel } from "node-llama-cpp";
+import { LlamaCompletion, resolveChatWrapper, type ChatWrapper, type LlamaContext, type LlamaModel, type LlamaText, type Token } from "node-llama-cpp";
 import { FinishReason, type ChatParams } from "../../../gen/iir/inference/v1/inference_pb.js";
 import { upstreamConnectError } from "../../common/errors.js";
 import { chatHistoryFromMessages } from "./chat-history.js";
@@ -30,11 +30,9 @@ const wrappers = new WeakMap<LlamaModel, ChatWrapper>();
  */
 export async function* runGeneration(request: GenerationRequest): AsyncGenerator<GenerationEvent> {
   const { model, params } = request;
-  const wrapper = chatWrapperFor(model);
-  const state = wrapper.generateContextState({ chatHistory: chatHistoryFromMessages(params.messages) });
-  const prompt = state.contextText.tokenize(model.tokenizer);
-  if (prompt.length >= request.contextSize) throw contextLengthExceeded(request.contextSize, prompt.length);
-  const room = request.contextSize - prompt.length;
+  const { prompt, stopTriggers, promptTokens } = params.prompt === undefined ? chatPrompt(model, params) : rawPrompt(model, params.prompt);
+  if (promptTokens >= request.contextSize) throw contextLengthExceeded(request.contextSize, promptTokens);
+  const room = request.contextSize - promptTokens;
   const asked = params.maxCompletionTokens ?? params.maxTokens;
   const maxTokens = asked === undefined ? room : Math.min(asked, room);
 
@@ -51,7 +49,7 @@ export async function* runGeneration(request: GenerationRequest): AsyncGenerator
       temperature: params.temperature ?? 1,
       ...(params.topP !== undefined ? { topP: params.topP } : {}),
       ...(params.seed !== undefined ? { seed: Number(BigInt.asUintN(32, params.seed)) } : {}),
-      customStopTriggers: [...state.stopGenerationTriggers, ...params.stop.filter((text) => text !== "")],
+      customStopTriggers: [...stopTriggers, ...params.stop.filter((text) => text !== "")],
       disableContextShift: true,
       signal: stop.signal,
       stopOnAbortSignal: true,
@@ -68,7 +66,7 @@ export async function* runGeneration(request: GenerationRequest): AsyncGenerator
           return;
         }
         const reason = result.metadata.stopReason === "maxTokens" ? FinishReason.LENGTH : FinishReason.STOP;
-        events.push({ type: "finish", reason, promptTokens: prompt.length, completionTokens });
+        events.push({ type: "finish", reason, promptTokens, completionTokens });
         events.end();
       },
       (error: unknown) => events.fail(new ConnectError(`generation failed: ${error instanceof Error ? error.message : String(error)}`, Code.Internal)),
@@ -96,6 +94,31 @@ export async function* runGeneration(request: GenerationRequest): AsyncGenerator
     completion.dispose();
     await sequence.dispose();
   }
+}
+
+/** What the model is given: the tokens, the triggers that end the answer, and the prompt's size as the model sees it. */
+interface PreparedPrompt {
+  readonly prompt: Token[];
+  readonly stopTriggers: readonly (LlamaText | string)[];
+  readonly promptTokens: number;
+}
+
+/** The messages rendered with the model's own chat template, and the template's end-of-turn triggers. */
+function chatPrompt(model: LlamaModel, params: ChatParams): PreparedPrompt {
+  const state = chatWrapperFor(model).generateContextState({ chatHistory: chatHistoryFromMessages(params.messages) });
+  const prompt = state.contextText.tokenize(model.tokenizer);
+  return { prompt, stopTriggers: state.stopGenerationTriggers, promptTokens: prompt.length };
+}
+
+/**
+ * A raw prompt (legacy completions) continued as it is: no chat template and no end-of-turn
+ * triggers. LlamaCompletion puts the beginning-of-text token in front where the model expects one,
+ * so it is counted here but not added.
+ */
+export function rawPrompt(model: LlamaModel, text: string): PreparedPrompt {
+  const prompt = model.tokenize(text, false, "trimLeadingSpace");
+  const withBos = model.tokens.bos !== null && model.tokens.shouldPrependBosToken;
+  return { prompt, stopTriggers: [], promptTokens: prompt.length + (withBos ? 1 : 0) };
 }
 
 function chatWrapperFor(model: LlamaModel): ChatWrapper {

@@ -1,6 +1,6 @@
 import type { DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
-import { InferenceService, type ChatResponse, type ChatStreamResponse } from "../../../gen/iir/inference/v1/inference_pb.js";
+import { InferenceService, type ChatResponse, type ChatStreamResponse, type EmbedResponse } from "../../../gen/iir/inference/v1/inference_pb.js";
 import { gatewayConnectError } from "../../common/errors.js";
 import { bearerToken } from "../../common/mesh-tokens.js";
 import { observeIterable } from "../../common/telemetry/observe-iterable.js";
@@ -38,7 +38,8 @@ const missingKeyMessage =
   "(i.e. Authorization: Bearer YOUR_KEY). An administrator can create one with `iir keys create --name NAME`.";
 
 const openCaller: Caller = Object.freeze({ keyId: undefined, keyName: undefined });
-const chatMethods = new Set<string>([InferenceService.method.chat.name, InferenceService.method.chatStream.name]);
+// Calls that spend a key's budgets and slots: answers and embeddings (whose usage counts its tokens).
+const chatMethods = new Set<string>([InferenceService.method.chat.name, InferenceService.method.chatStream.name, InferenceService.method.embed.name]);
 
 /**
  * The one policy point of the mesh, as a Connect interceptor on the router's InferenceService,
@@ -151,7 +152,8 @@ async function admit(options: ApiKeyPolicyOptions, key: ActiveApiKey): Promise<{
 }
 
 function countTokens(response: UnaryResponse<DescMessage, DescMessage>, spend: (tokens: number) => void): void {
-  const usage = (response.message as unknown as ChatResponse).usage;
+  // A ChatResponse or an EmbedResponse: both carry their usage in `usage`.
+  const usage = (response.message as unknown as ChatResponse | EmbedResponse).usage;
   if (usage !== undefined) spend(usage.promptTokens + usage.completionTokens);
 }
 

@@ -118,7 +118,7 @@ test("llm-d needs no key", (t) => {
 test("unknown names, unknown providers and disabled models are NotFound", (t) => {
   const disabled = create(ModelSchema, { name: "old", provider: "openai", enabled: false });
   const resolver = resolverWith([disabled], { EXTERNAL_OPENAI_KEY: "k" });
-  t.is(codeOf(() => resolver.resolve("gpt-5")).code, Code.NotFound);
+  t.is(codeOf(() => resolver.resolve("no-such-model")).code, Code.NotFound);
   t.is(codeOf(() => resolver.resolve("nosuch/model")).code, Code.NotFound);
   t.is(codeOf(() => resolver.resolve("openai/")).code, Code.NotFound);
   t.regex(codeOf(() => resolver.resolve("old")).message, /disabled/);
@@ -129,4 +129,30 @@ test("fallbacks follow the primary in order; one that cannot be resolved is skip
   const backup = create(ModelSchema, { name: "backup", provider: "openai", baseUrl: "http://127.0.0.1:2/v1", enabled: true });
   const candidates = resolverWith([primary, backup], { EXTERNAL_GROQ_KEY: "g", EXTERNAL_OPENAI_KEY: "o" }).resolve("fast");
   t.deepEqual(candidates.map((c) => `${c.target.backend}:${c.target.upstreamModel}`), ["groq:fast", "openai:gpt-4o-mini", "openai:backup"]);
+});
+
+test("a bare name a configured provider owns by its prefix goes to that provider, under its own name", (t) => {
+  const resolver = resolverWith([], { EXTERNAL_OPENAI_KEY: "sk-o", EXTERNAL_GROQ_KEY: "g" });
+  for (const name of ["gpt-4o-mini", "o3", "o4-mini", "chatgpt-4o-latest", "text-embedding-3-small"]) {
+    const [candidate] = resolver.resolve(name);
+    t.is(candidate!.target.provider, "openai", name);
+    t.is(candidate!.target.backend, "openai", name);
+    t.is(candidate!.target.upstreamModel, name, "the bare name is sent as it is");
+    t.is(candidate!.target.apiKey, "sk-o");
+  }
+  t.is(codeOf(() => resolver.resolve("llama-3.1-8b-instant")).code, Code.NotFound, "open-weight families have no default provider");
+  t.is(codeOf(() => resolver.resolve("o5")).code, Code.NotFound);
+});
+
+test("a bare name of a provider that is not configured is NotFound naming the variable to set", (t) => {
+  const resolver = resolverWith([], {});
+  const missing = codeOf(() => resolver.resolve("gpt-4o-mini"));
+  t.is(missing.code, Code.NotFound);
+  t.regex(missing.message, /EXTERNAL_OPENAI_KEY/);
+});
+
+test("a registry entry of a bare name wins over the prefix table", (t) => {
+  const entry = create(ModelSchema, { name: "gpt-4o-mini", provider: "groq", upstreamModel: "llama-3.1-8b-instant", enabled: true });
+  const [candidate] = resolverWith([entry], { EXTERNAL_OPENAI_KEY: "sk-o", EXTERNAL_GROQ_KEY: "g" }).resolve("gpt-4o-mini");
+  t.is(candidate!.target.provider, "groq");
 });

@@ -5,6 +5,7 @@ import type { ChatAdapter, ChatTarget } from "../adapters/adapter.js";
 import { llmdSchedulingHeaders } from "../adapters/openai-compatible/llmd-scheduling-headers.js";
 import type { AgentDirectory } from "../agents/agent-directory.js";
 import { apiKeyEnvProblem } from "../registry/models.repository.js";
+import { providerForBareName } from "./model-prefixes.js";
 
 /** One place a request may go: the adapter that speaks to it and where it is. */
 export interface RouteCandidate {
@@ -44,7 +45,8 @@ export interface RouteResolver {
 
 /**
  * Routing, step 1 of the architecture: an exact registry match (then its fallbacks in order);
- * otherwise `<provider>/<model>` naming for a configured provider; otherwise NotFound.
+ * otherwise a live agent's model; otherwise `<provider>/<model>` naming for a configured provider;
+ * otherwise a bare name a configured provider owns by its prefix (model-prefixes.ts); otherwise NotFound.
  */
 export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
   const fromAgents = (model: string): RouteCandidate[] | undefined => {
@@ -133,6 +135,23 @@ export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
     });
   };
 
+  // A bare name SDK users type (`gpt-4o-mini`, `claude-…`), sent as it is to the provider that owns it.
+  const fromBareName = (model: string): RouteCandidate | undefined => {
+    const owner = providerForBareName(model);
+    const provider = owner === undefined ? undefined : providerNamed(deps.providers, owner);
+    if (!provider) return undefined;
+    if (!provider.baseUrl) throw bareNameNotConfigured(model, provider.name, provider.baseUrlVariable);
+    if (provider.keyRequired && !provider.apiKey && !hasUserInfo(provider.baseUrl)) throw bareNameNotConfigured(model, provider.name, provider.apiKeyVariable);
+    return candidate(provider.name, {
+      backend: provider.name,
+      provider: provider.name,
+      baseUrl: provider.baseUrl,
+      apiKey: provider.apiKey,
+      upstreamModel: model,
+      credentialSource: providerCredentialSource(provider, provider.baseUrl),
+    });
+  };
+
   const candidate = (providerType: string, target: ChatTarget): RouteCandidate => {
     const adapter = deps.adapters.get(providerType) ?? deps.adapters.get(openAICompatible(providerType, deps.providers));
     if (!adapter) throw new ConnectError(`no adapter for provider type '${providerType}'`, Code.Unimplemented);
@@ -147,7 +166,7 @@ export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
     }
     const agents = fromAgents(model);
     if (agents) return agents;
-    const named = fromProviderName(model);
+    const named = fromProviderName(model) ?? fromBareName(model);
     if (named) return [named];
     throw modelNotFound(model, "does not exist");
   };
@@ -217,6 +236,10 @@ const controlledSuffixes: Readonly<Record<string, RegExp>> = { openrouter: /:(on
 
 function notConfigured(model: string, provider: string, variable: string): ConnectError {
   return new ConnectError(`The model '${model}' is not available: provider '${provider}' is not configured on this gateway (${variable} is not set).`, Code.NotFound);
+}
+
+function bareNameNotConfigured(model: string, provider: string, variable: string): ConnectError {
+  return new ConnectError(`The model '${model}' does not exist on this gateway: it is a '${provider}' model and provider '${provider}' is not configured here; set ${variable} to use it, or register the name.`, Code.NotFound);
 }
 
 function modelNotFound(model: string, reason: string): ConnectError {

@@ -57,6 +57,23 @@ export function createAgentAdapter(options: AgentAdapterOptions): ChatAdapter {
         throw agentFailure(error, target);
       }
     },
+    async embed(request, target, signal) {
+      try {
+        const response = await clientFor(target.baseUrl).embed({ ...request, model: target.upstreamModel }, callOptions(signal, target));
+        response.backend = target.backend;
+        return response;
+      } catch (error) {
+        throw agentFailure(error, target);
+      }
+    },
+    async countTokens(params, target, signal) {
+      try {
+        const counted = await clientFor(target.baseUrl).countTokens({ params: forAgent(params, target) }, callOptions(signal, target));
+        return counted.inputTokens;
+      } catch (error) {
+        throw agentFailure(error, target);
+      }
+    },
   };
 }
 

@@ -10,6 +10,9 @@ import { upstreamErrorContext } from "../upstream/upstream-secrets.js";
 import { chatResponseFromOpenAI, createOpenAIStreamState } from "./convert-from-openai-response.js";
 import { chatParamsToOpenAIRequest } from "./convert-to-openai-request.js";
 import { connectErrorFromUpstreamResponse } from "./openai-error.js";
+import { createOpenAIEmbedder } from "./openai-embeddings.js";
+import { openAICompletionsProtocol } from "./openai-completions.js";
+import { listOpenAIModels } from "./openai-models.js";
 
 /** Settings of the OpenAI-compatible adapter. */
 export interface OpenAICompatibleAdapterOptions {
@@ -52,7 +55,9 @@ export function openAIProtocol(logger?: Pick<Logger, "debug">): UpstreamProtocol
 export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOptions): ChatAdapter {
   const client = options.client ?? createUpstreamClient({ timeoutMs: options.timeoutMs });
   const protocol = openAIProtocol(options.logger);
-  const contextOf = (params: ChatParams, target: ChatTarget, signal: AbortSignal): UpstreamCallContext => ({ client, protocol, params, target, signal, timeoutMs: options.timeoutMs });
+  // A raw prompt (legacy completions) goes to the upstream's own /completions, not through a chat template.
+  const completions = openAICompletionsProtocol(options.logger);
+  const contextOf = (params: ChatParams, target: ChatTarget, signal: AbortSignal): UpstreamCallContext => ({ client, protocol: params.prompt === undefined ? protocol : completions, params, target, signal, timeoutMs: options.timeoutMs });
   return {
     chat(params, target, signal): Promise<ChatResponse> {
       return new Promise<ChatResponse>((resolve, reject) => {
@@ -62,5 +67,7 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
     chatStream(params, target, signal): AsyncIterable<ChatStreamResponse> {
       return { [Symbol.asyncIterator]: () => new StreamCall(contextOf(params, target, signal)) };
     },
+    embed: createOpenAIEmbedder({ client, timeoutMs: options.timeoutMs }),
+    listModels: (target, signal) => listOpenAIModels(client, target, signal),
   };
 }

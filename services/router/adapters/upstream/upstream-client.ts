@@ -49,6 +49,8 @@ export interface UpstreamRequest {
   readonly path: string;
   readonly headers: Record<string, string>;
   readonly body: string;
+  /** Absent: POST. A GET (a provider's model list) sends no body. */
+  readonly method?: "GET" | "POST";
 }
 
 /** A request under way. */
@@ -61,7 +63,7 @@ export interface UpstreamExchange {
 }
 
 export interface UpstreamClient {
-  /** Sends a POST; a reused connection that dies before any answer byte is retried once. */
+  /** Sends a POST (or the request's GET); a reused connection that dies before any answer byte is retried once. */
   send(request: UpstreamRequest, handlers: UpstreamHandlers): UpstreamExchange;
   /** Closes every connection; requests under way fail. */
   close(): Promise<void>;
@@ -151,11 +153,11 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamExchange {
   ) {}
 
   dispatch(fresh: boolean): void {
-    const { origin, path, headers, body } = this.request;
+    const { origin, path, headers, body, method = "POST" } = this.request;
     const timeoutMs = this.dispatchers.timeoutMs;
     try {
       (fresh ? this.dispatchers.fresh : this.dispatchers.pooled).dispatch(
-        { origin, path, method: "POST", headers, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, reset: fresh },
+        { origin, path, method, headers, body: method === "GET" ? null : body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, reset: fresh },
         this,
       );
     } catch (error) {

@@ -1,0 +1,101 @@
+import { ConnectError } from "@connectrpc/connect";
+import type { NextFunction, Request, Response } from "express";
+import type { ChatStreamResponse } from "../../gen/iir/inference/v1/inference_pb.js";
+import { nextBatchOf } from "../../services/common/async-iterables.js";
+import type { FacadeDeps, RequestFacts } from "../app.js";
+import { errorAnswerFromUnknown } from "../errors.js";
+import { readJsonBody } from "../read-json-body.js";
+import { isHeaderSafe } from "../request-id.js";
+import { readRouterErrorMetadata, readRouterMetadata, routerCallHeaders } from "../router-metadata.js";
+import { sendJson } from "../send-json.js";
+import { completionsParamsFromOpenAIRequest, type ConvertedCompletionsRequest } from "../translate/completions/convert-from-openai-completions-request.js";
+import { textCompletionFromResponse } from "../translate/completions/convert-to-openai-completion.js";
+import { createTextCompletionStreamWriter } from "../translate/completions/text-completion-stream-writer.js";
+import { cacheHeader } from "./chat-completions.js";
+import { abortOnClose } from "./models.js";
+
+/**
+ * `POST /v1/completions` (OpenAI's legacy text completions): the request becomes ChatParams with a
+ * raw `prompt` and no messages, goes through the router's Chat or ChatStream like a chat request
+ * (same routing, cache, keys and limits), and comes back as `text_completion` JSON or SSE.
+ */
+export function createCompletionsHandler(deps: FacadeDeps) {
+  return async (request: Request, response: Response, next: NextFunction) => {
+    const facts = response.locals.facts as RequestFacts;
+    let converted: ConvertedCompletionsRequest;
+    try {
+      const body = await readJsonBody(request, deps.maxBodyBytes);
+      if (deps.logPrompts === true) facts.messages = (body as { prompt?: unknown } | null)?.prompt;
+      converted = completionsParamsFromOpenAIRequest(body);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    facts.model = converted.params.model;
+    facts.stream = converted.stream;
+    const signal = abortOnClose(response);
+    const headers = routerCallHeaders(request, facts);
+    const readHeader = (received: Headers) => {
+      readRouterMetadata(facts, received, response);
+      const cache = received.get(cacheHeader);
+      if (cache !== null) {
+        facts.cache = cache;
+        response.setHeader("x-iir-cache", cache);
+      }
+    };
+    const identity = { id: `cmpl-${crypto.randomUUID().replaceAll("-", "")}`, created: Math.floor(Date.now() / 1000), requestedModel: converted.params.model };
+    if (!converted.stream) {
+      try {
+        const { header, trailer, message: answer } = await deps.router.chat({ $typeName: "iir.inference.v1.ChatRequest", params: converted.params }, signal, headers);
+        readHeader(header);
+        readRouterMetadata(facts, trailer);
+        facts.backend = answer.backend;
+        facts.firstTokenMs = performance.now() - facts.startedAt;
+        facts.promptTokens = answer.usage?.promptTokens;
+        facts.completionTokens = answer.usage?.completionTokens;
+        if (answer.backend !== "" && isHeaderSafe(answer.backend)) response.setHeader("x-iir-backend", answer.backend);
+        sendJson(response, 200, textCompletionFromResponse(answer, identity));
+      } catch (error) {
+        readRouterErrorMetadata(facts, error, response);
+        if (!signal.aborted) next(error);
+      }
+      return;
+    }
+    const writer = createTextCompletionStreamWriter(response, { ...identity, includeUsage: converted.includeUsage });
+    let parts: AsyncIterator<ChatStreamResponse> | undefined;
+    let finished = false;
+    try {
+      const stream = await deps.router.chatStream({ $typeName: "iir.inference.v1.ChatStreamRequest", params: converted.params }, signal, headers);
+      readHeader(stream.header);
+      parts = stream.message[Symbol.asyncIterator]();
+      for (let batch = await nextBatchOf(parts); batch.done !== true; batch = await nextBatchOf(parts)) {
+        for (const part of batch.value) {
+          if (!writer.started) facts.backend = part.backend;
+          if (facts.firstTokenMs === undefined && part.event.case === "text") facts.firstTokenMs = performance.now() - facts.startedAt;
+          if (part.event.case === "usage") {
+            facts.promptTokens = part.event.value.promptTokens;
+            facts.completionTokens = part.event.value.completionTokens;
+          }
+          writer.add(part);
+        }
+        const wait = writer.flush();
+        if (wait !== undefined) await wait;
+        if (signal.aborted) return;
+      }
+      finished = true;
+      readRouterMetadata(facts, stream.trailer);
+      writer.finish();
+    } catch (error) {
+      finished = true;
+      readRouterErrorMetadata(facts, error, response);
+      if (signal.aborted) return;
+      if (!writer.started) {
+        next(error);
+        return;
+      }
+      writer.fail(errorAnswerFromUnknown(ConnectError.from(error)).body);
+    } finally {
+      if (!finished) await parts?.return?.();
+    }
+  };
+}

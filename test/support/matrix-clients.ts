@@ -49,23 +49,23 @@ export interface MatrixClient {
   embed?(model: string, text: string): Promise<{ vector: number[]; inputTokens?: number }>;
 }
 
-/** The OpenAI SDK, the AI SDK, LangChain and the Anthropic SDK against the facade at `facadeUrl()`. */
-export function createMatrixClients(facadeUrl: () => string): readonly MatrixClient[] {
-  function parseArguments(text: string): unknown {
-    try {
-      return JSON.parse(text);
-    } catch {
-      return text;
-    }
+function parseArguments(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
   }
+}
 
-  const openaiSdk: MatrixClient = {
+/** The official OpenAI SDK: chat.completions.create (streamed with include_usage) and embeddings.create. */
+export function createOpenAISdkClient(facadeUrl: () => string): MatrixClient {
+  return {
     label: "openai-sdk",
     finishNames: { stop: "stop", length: "length", tool: "tool_calls" },
     usageKeys: ["prompt_tokens", "completion_tokens", "cached_tokens"],
     expectedUsage: (usage) => ({ prompt_tokens: usage.input, completion_tokens: usage.output, cached_tokens: usage.cached }),
     async chat(call) {
-      const completion = await openaiClient().chat.completions.create({
+      const completion = await openaiClient(facadeUrl()).chat.completions.create({
         model: call.model,
         max_tokens: call.maxTokens,
         messages: [{ role: "user", content: call.prompt }],
@@ -76,7 +76,7 @@ export function createMatrixClients(facadeUrl: () => string): readonly MatrixCli
       return { text: choice?.message.content ?? "", finish: choice?.finish_reason, toolCalls, usage: openaiUsageView(completion.usage) };
     },
     async stream(call) {
-      const stream = await openaiClient().chat.completions.create({
+      const stream = await openaiClient(facadeUrl()).chat.completions.create({
         model: call.model,
         max_tokens: call.maxTokens,
         messages: [{ role: "user", content: call.prompt }],
@@ -94,27 +94,30 @@ export function createMatrixClients(facadeUrl: () => string): readonly MatrixCli
       return { text, finish, toolCalls: [], usage: openaiUsageView(usage) };
     },
     async embed(model, text) {
-      const response = await openaiClient().embeddings.create({ model, input: text });
+      const response = await openaiClient(facadeUrl()).embeddings.create({ model, input: text });
       return { vector: response.data[0]!.embedding, inputTokens: response.usage.prompt_tokens };
     },
   };
+}
 
-  function openaiClient(): OpenAI {
-    return new OpenAI({ baseURL: `${facadeUrl()}/v1`, apiKey: "unused", maxRetries: 0, timeout: 120_000 });
-  }
+function openaiClient(facade: string): OpenAI {
+  return new OpenAI({ baseURL: `${facade}/v1`, apiKey: "unused", maxRetries: 0, timeout: 120_000 });
+}
 
-  function openaiUsageView(usage: OpenAI.CompletionUsage | undefined): Record<string, number | undefined> {
-    return { prompt_tokens: usage?.prompt_tokens, completion_tokens: usage?.completion_tokens, cached_tokens: usage?.prompt_tokens_details?.cached_tokens ?? 0 };
-  }
+function openaiUsageView(usage: OpenAI.CompletionUsage | undefined): Record<string, number | undefined> {
+  return { prompt_tokens: usage?.prompt_tokens, completion_tokens: usage?.completion_tokens, cached_tokens: usage?.prompt_tokens_details?.cached_tokens ?? 0 };
+}
 
-  const aiSdk: MatrixClient = {
+/** The AI SDK on chat completions (`createOpenAI(…).chat`): generateText, streamText, embed. */
+export function createAISdkClient(facadeUrl: () => string): MatrixClient {
+  return {
     label: "ai-sdk",
     finishNames: { stop: "stop", length: "length", tool: "tool-calls" },
     usageKeys: ["inputTokens", "outputTokens", "cacheReadTokens"],
     expectedUsage: (usage) => ({ inputTokens: usage.input, outputTokens: usage.output, cacheReadTokens: usage.cached }),
     async chat(call) {
       const result = await generateText({
-        model: aiProvider().chat(call.model),
+        model: aiProvider(facadeUrl()).chat(call.model),
         maxOutputTokens: call.maxTokens,
         maxRetries: 0,
         prompt: call.prompt,
@@ -129,7 +132,7 @@ export function createMatrixClients(facadeUrl: () => string): readonly MatrixCli
     },
     async stream(call) {
       const errors: unknown[] = [];
-      const result = streamText({ model: aiProvider().chat(call.model), maxOutputTokens: call.maxTokens, maxRetries: 0, prompt: call.prompt, onError: ({ error }) => void errors.push(error) });
+      const result = streamText({ model: aiProvider(facadeUrl()).chat(call.model), maxOutputTokens: call.maxTokens, maxRetries: 0, prompt: call.prompt, onError: ({ error }) => void errors.push(error) });
       let text = "";
       for await (const delta of result.textStream) text += delta;
       if (errors.length > 0) throw errors[0];
@@ -137,28 +140,31 @@ export function createMatrixClients(facadeUrl: () => string): readonly MatrixCli
       return { text, finish: await result.finishReason, toolCalls: [], usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, cacheReadTokens: usage.inputTokenDetails.cacheReadTokens ?? 0 } };
     },
     async embed(model, text) {
-      const result = await embed({ model: aiProvider().embedding(model), value: text, maxRetries: 0 });
+      const result = await embed({ model: aiProvider(facadeUrl()).embedding(model), value: text, maxRetries: 0 });
       return { vector: result.embedding, inputTokens: result.usage.tokens };
     },
   };
+}
 
-  function aiProvider(): ReturnType<typeof createOpenAI> {
-    return createOpenAI({ baseURL: `${facadeUrl()}/v1`, apiKey: "unused" });
-  }
+function aiProvider(facade: string): ReturnType<typeof createOpenAI> {
+  return createOpenAI({ baseURL: `${facade}/v1`, apiKey: "unused" });
+}
 
-  const langchain: MatrixClient = {
+/** LangChain's ChatOpenAI (invoke, stream, bindTools) and OpenAIEmbeddings. */
+export function createLangChainClient(facadeUrl: () => string): MatrixClient {
+  return {
     label: "langchain",
     finishNames: { stop: "stop", length: "length", tool: "tool_calls" },
     usageKeys: ["input_tokens", "output_tokens", "cache_read"],
     expectedUsage: (usage) => ({ input_tokens: usage.input, output_tokens: usage.output, cache_read: usage.cached }),
     async chat(call) {
-      const model = langchainModel(call);
+      const model = langchainModel(facadeUrl(), call);
       const message = await (call.tools ? model.bindTools([{ type: "function", function: { name: "get_weather", description: "The weather in a city", parameters: weatherParameters } }]) : model).invoke(call.prompt);
       return langchainOutcome(message);
     },
     async stream(call) {
       let whole: AIMessageChunk | undefined;
-      for await (const chunk of await langchainModel(call).stream(call.prompt)) whole = whole === undefined ? chunk : whole.concat(chunk);
+      for await (const chunk of await langchainModel(facadeUrl(), call).stream(call.prompt)) whole = whole === undefined ? chunk : whole.concat(chunk);
       if (whole === undefined) throw new Error("the stream had no chunk");
       return langchainOutcome(whole);
     },
@@ -168,22 +174,25 @@ export function createMatrixClients(facadeUrl: () => string): readonly MatrixCli
       return { vector: await embeddings.embedQuery(text) };
     },
   };
+}
 
-  function langchainModel(call: ChatCall): ChatOpenAI {
-    return new ChatOpenAI({ model: call.model, maxTokens: call.maxTokens, configuration: { baseURL: `${facadeUrl()}/v1` }, apiKey: "unused", maxRetries: 0, timeout: 120_000 });
-  }
+function langchainModel(facade: string, call: ChatCall): ChatOpenAI {
+  return new ChatOpenAI({ model: call.model, maxTokens: call.maxTokens, configuration: { baseURL: `${facade}/v1` }, apiKey: "unused", maxRetries: 0, timeout: 120_000 });
+}
 
-  function langchainOutcome(message: AIMessageChunk): Outcome {
-    const metadata = message.usage_metadata;
-    return {
-      text: typeof message.content === "string" ? message.content : "",
-      finish: message.response_metadata.finish_reason as string | undefined,
-      toolCalls: (message.tool_calls ?? []).map((entry) => ({ name: entry.name, input: entry.args })),
-      usage: { input_tokens: metadata?.input_tokens, output_tokens: metadata?.output_tokens, cache_read: metadata?.input_token_details?.cache_read ?? 0 },
-    };
-  }
+function langchainOutcome(message: AIMessageChunk): Outcome {
+  const metadata = message.usage_metadata;
+  return {
+    text: typeof message.content === "string" ? message.content : "",
+    finish: message.response_metadata.finish_reason as string | undefined,
+    toolCalls: (message.tool_calls ?? []).map((entry) => ({ name: entry.name, input: entry.args })),
+    usage: { input_tokens: metadata?.input_tokens, output_tokens: metadata?.output_tokens, cache_read: metadata?.input_token_details?.cache_read ?? 0 },
+  };
+}
 
-  const anthropicSdk: MatrixClient = {
+/** The Anthropic SDK: messages.create and messages.stream; its API has no embeddings. */
+export function createAnthropicSdkClient(facadeUrl: () => string): MatrixClient {
+  return {
     label: "anthropic-sdk",
     finishNames: { stop: "end_turn", length: "max_tokens", tool: "tool_use" },
     usageKeys: ["input_tokens", "output_tokens", "cache_read_input_tokens"],
@@ -195,7 +204,7 @@ export function createMatrixClients(facadeUrl: () => string): readonly MatrixCli
       cache_creation_input_tokens: usage.cacheCreation,
     }),
     async chat(call) {
-      const message = await anthropicClient().messages.create({
+      const message = await anthropicClient(facadeUrl()).messages.create({
         model: call.model,
         max_tokens: call.maxTokens,
         messages: [{ role: "user", content: call.prompt }],
@@ -204,28 +213,30 @@ export function createMatrixClients(facadeUrl: () => string): readonly MatrixCli
       return anthropicOutcome(message);
     },
     async stream(call) {
-      return anthropicOutcome(await anthropicClient().messages.stream({ model: call.model, max_tokens: call.maxTokens, messages: [{ role: "user", content: call.prompt }] }).finalMessage());
+      return anthropicOutcome(await anthropicClient(facadeUrl()).messages.stream({ model: call.model, max_tokens: call.maxTokens, messages: [{ role: "user", content: call.prompt }] }).finalMessage());
     },
   };
+}
 
-  function anthropicClient(): Anthropic {
-    return new Anthropic({ baseURL: facadeUrl(), apiKey: "unused", maxRetries: 0, timeout: 120_000 });
-  }
+function anthropicClient(facade: string): Anthropic {
+  return new Anthropic({ baseURL: facade, apiKey: "unused", maxRetries: 0, timeout: 120_000 });
+}
 
-  function anthropicOutcome(message: Anthropic.Message): Outcome {
-    return {
-      text: message.content.map((block) => (block.type === "text" ? block.text : "")).join(""),
-      finish: message.stop_reason,
-      toolCalls: message.content.flatMap((block) => (block.type === "tool_use" ? [{ name: block.name, input: block.input }] : [])),
-      usage: {
-        input_tokens: message.usage.input_tokens,
-        output_tokens: message.usage.output_tokens,
-        cache_read_input_tokens: message.usage.cache_read_input_tokens ?? 0,
-        cache_creation_input_tokens: message.usage.cache_creation_input_tokens ?? 0,
-      },
-    };
-  }
+function anthropicOutcome(message: Anthropic.Message): Outcome {
+  return {
+    text: message.content.map((block) => (block.type === "text" ? block.text : "")).join(""),
+    finish: message.stop_reason,
+    toolCalls: message.content.flatMap((block) => (block.type === "tool_use" ? [{ name: block.name, input: block.input }] : [])),
+    usage: {
+      input_tokens: message.usage.input_tokens,
+      output_tokens: message.usage.output_tokens,
+      cache_read_input_tokens: message.usage.cache_read_input_tokens ?? 0,
+      cache_creation_input_tokens: message.usage.cache_creation_input_tokens ?? 0,
+    },
+  };
+}
 
-
-  return [openaiSdk, aiSdk, langchain, anthropicSdk];
+/** All four clients against the facade at `facadeUrl()` (read when a cell runs, after start-up). */
+export function createMatrixClients(facadeUrl: () => string): readonly MatrixClient[] {
+  return [createOpenAISdkClient(facadeUrl), createAISdkClient(facadeUrl), createLangChainClient(facadeUrl), createAnthropicSdkClient(facadeUrl)];
 }

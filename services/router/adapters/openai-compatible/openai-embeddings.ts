@@ -1,10 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ChatParamsSchema, EmbedResponseSchema, type Embedding, type EmbedRequest, type EmbedResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
+import { EmbedResponseSchema, type Embedding, type EmbedRequest, type EmbedResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
 import type { ChatTarget } from "../adapter.js";
-import { UpstreamCall, upstreamFailure } from "../upstream/upstream-call.js";
 import type { UpstreamClient, UpstreamRequest } from "../upstream/upstream-client.js";
-import type { UpstreamProtocol } from "../upstream/upstream-protocol.js";
+import { upstreamJsonCall } from "../upstream/upstream-json-call.js";
 import { endpointOf, jsonPost } from "../upstream/upstream-request.js";
 import { upstreamErrorContext } from "../upstream/upstream-secrets.js";
 import { withoutControlledFields } from "./controlled-request-fields.js";
@@ -23,8 +22,6 @@ export interface OpenAIEmbeddingsRequest {
 
 // Fields IIR sets itself; a client's extra of the same name never replaces them.
 const ownFields: ReadonlySet<string> = new Set(["model", "input", "encoding_format", "dimensions", "user"]);
-// Vectors as JSON text are large (~20 bytes a number): a full batch of 2048 × 3072 is ~125 MB.
-const maximumAnswerBytes = 256 * 1024 * 1024;
 
 /**
  * The upstream request for an EmbedRequest: every input in one call, in order, as floats (the
@@ -101,71 +98,15 @@ export interface OpenAIEmbedderOptions {
  */
 export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): (request: EmbedRequest, target: ChatTarget, signal: AbortSignal) => Promise<EmbedResponse> {
   return (request, target, signal) =>
-    new Promise<EmbedResponse>((resolve, reject) => {
-      new EmbeddingsCall(options, request, target, signal, resolve, reject).start(false);
-    });
-}
-
-/** One embeddings call: the shared call's handling of requests and errors, with a JSON body of embeddings. */
-class EmbeddingsCall extends UpstreamCall {
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-
-  constructor(
-    options: OpenAIEmbedderOptions,
-    private readonly request: EmbedRequest,
-    target: ChatTarget,
-    signal: AbortSignal,
-    private readonly resolve: (response: EmbedResponse) => void,
-    private readonly reject: (error: ConnectError) => void,
-  ) {
-    // The shared call speaks in chat terms: its protocol here builds the embeddings request and
-    // maps error bodies; the answer is read by this class, so `response` and `streamState` never run.
-    const protocol: UpstreamProtocol = {
-      request: () => embeddingsHttpRequest(request, target),
-      response: () => {
-        throw new ConnectError("embeddings answers are read by their own call", Code.Internal);
-      },
-      streamState: () => {
-        throw new ConnectError("embeddings are never streamed", Code.Internal);
-      },
+    upstreamJsonCall({
+      client: options.client,
+      timeoutMs: options.timeoutMs,
+      request: embeddingsHttpRequest(request, target),
+      parse: (json) => embedResponseFromOpenAI(json, target, request.inputs.length),
+      target,
+      signal,
       errorResponse: (status, body) => connectErrorFromUpstreamResponse(status, body, upstreamErrorContext(target)),
-    };
-    super({ client: options.client, protocol, params: create(ChatParamsSchema), target, signal, timeoutMs: options.timeoutMs });
-  }
-
-  protected answerHead(): void {}
-
-  protected answerData(bytes: Buffer): void {
-    if (this.size + bytes.length <= maximumAnswerBytes) {
-      this.size += bytes.length;
-      this.chunks.push(bytes);
-      return;
-    }
-    this.exchange?.abort();
-    this.fail(new ConnectError(`${this.target.provider} upstream answer is larger than ${maximumAnswerBytes} bytes`, Code.Unavailable));
-  }
-
-  protected answerEnd(): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.detach();
-    try {
-      let json: unknown;
-      try {
-        json = JSON.parse(Buffer.concat(this.chunks, this.size).toString("utf8"));
-      } catch {
-        throw malformed(this.target, "the body is not JSON");
-      }
-      this.resolve(embedResponseFromOpenAI(json, this.target, this.request.inputs.length));
-    } catch (error) {
-      this.reject(upstreamFailure(error, this.target, this.call.signal));
-    }
-  }
-
-  protected failed(error: ConnectError): void {
-    this.reject(error);
-  }
+    });
 }
 
 function embeddingsHttpRequest(request: EmbedRequest, target: ChatTarget): UpstreamRequest {

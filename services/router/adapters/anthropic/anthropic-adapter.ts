@@ -1,9 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ChatParams, ChatResponse, ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
+import type { ChatParams } from "../../../../gen/iir/inference/v1/inference_pb.js";
 import type { Logger } from "../../../common/logger.js";
 import type { ChatAdapter, ChatTarget, ProviderModel } from "../adapter.js";
-import { StreamCall } from "../upstream/stream-call.js";
-import { UnaryCall, upstreamFailure, type UpstreamCallContext } from "../upstream/upstream-call.js";
+import { upstreamFailure, type UpstreamCallContext } from "../upstream/upstream-call.js";
 import { createUpstreamClient, type UpstreamClient, type UpstreamRequest } from "../upstream/upstream-client.js";
 import { isRecord } from "../openai-compatible/json-guards.js";
 import { upstreamGet } from "../upstream/upstream-get.js";
@@ -16,6 +15,7 @@ import { modelPageFromAnthropic, modelsPath } from "./anthropic-models.js";
 import { createAnthropicStreamState } from "./anthropic-stream-state.js";
 import { chatResponseFromAnthropic } from "./convert-from-anthropic-response.js";
 import { chatParamsToAnthropicCountTokensRequest, chatParamsToAnthropicRequest } from "./convert-to-anthropic-request.js";
+import { chatThroughProtocol } from "../upstream/protocol-chat.js";
 
 /** Settings of the Anthropic adapter. */
 export interface AnthropicAdapterOptions {
@@ -91,14 +91,7 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): ChatAd
   };
   const contextOf = (params: ChatParams, target: ChatTarget, signal: AbortSignal, callProtocol = protocol): UpstreamCallContext => ({ client, protocol: callProtocol, params, target, signal, timeoutMs: options.timeoutMs });
   return {
-    chat(params, target, signal): Promise<ChatResponse> {
-      return new Promise<ChatResponse>((resolve, reject) => {
-        new UnaryCall(contextOf(params, target, signal), resolve, reject).start(false);
-      });
-    },
-    chatStream(params, target, signal): AsyncIterable<ChatStreamResponse> {
-      return { [Symbol.asyncIterator]: () => new StreamCall(contextOf(params, target, signal)) };
-    },
+    ...chatThroughProtocol(client, options.timeoutMs, () => protocol),
     async countTokens(params, target, signal): Promise<number> {
       const json = await new Promise<unknown>((resolve, reject) => {
         new JsonCall(contextOf(params, target, signal, countProtocol), resolve, reject).start(false);

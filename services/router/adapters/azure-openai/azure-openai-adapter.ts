@@ -1,14 +1,12 @@
-import type { ChatParams, ChatResponse, ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
 import type { Logger } from "../../../common/logger.js";
 import type { ChatAdapter, ChatTarget } from "../adapter.js";
 import { openAIProtocol } from "../openai-compatible/openai-compatible-adapter.js";
 import { embedRequestToOpenAI, embedResponseFromOpenAI } from "../openai-compatible/openai-embeddings.js";
-import { StreamCall } from "../upstream/stream-call.js";
-import { UnaryCall, type UpstreamCallContext } from "../upstream/upstream-call.js";
 import { createUpstreamClient, type UpstreamClient, type UpstreamRequest } from "../upstream/upstream-client.js";
 import type { UpstreamProtocol } from "../upstream/upstream-protocol.js";
 import { upstreamJsonCall } from "../upstream/upstream-json-call.js";
 import { endpointOf, jsonPost } from "../upstream/upstream-request.js";
+import { chatThroughProtocol } from "../upstream/protocol-chat.js";
 
 /** Settings of the Azure OpenAI adapter. */
 export interface AzureOpenAIAdapterOptions {
@@ -68,16 +66,8 @@ export function azureOpenAIProtocol(apiVersion: string, logger?: Pick<Logger, "d
 export function createAzureOpenAIAdapter(options: AzureOpenAIAdapterOptions): ChatAdapter {
   const client = options.client ?? createUpstreamClient({ timeoutMs: options.timeoutMs });
   const protocol = azureOpenAIProtocol(options.apiVersion, options.logger);
-  const contextOf = (params: ChatParams, target: ChatTarget, signal: AbortSignal): UpstreamCallContext => ({ client, protocol, params, target, signal, timeoutMs: options.timeoutMs });
   return {
-    chat(params, target, signal): Promise<ChatResponse> {
-      return new Promise<ChatResponse>((resolve, reject) => {
-        new UnaryCall(contextOf(params, target, signal), resolve, reject).start(false);
-      });
-    },
-    chatStream(params, target, signal): AsyncIterable<ChatStreamResponse> {
-      return { [Symbol.asyncIterator]: () => new StreamCall(contextOf(params, target, signal)) };
-    },
+    ...chatThroughProtocol(client, options.timeoutMs, () => protocol),
     embed(request, target, signal) {
       const endpoint = { ...azureEndpointPath(target, "/embeddings", options.apiVersion), basicAuth: undefined };
       const post = jsonPost(endpoint, target, JSON.stringify(embedRequestToOpenAI(request, target)), target.apiKey === undefined ? undefined : { "api-key": target.apiKey }, "application/json");

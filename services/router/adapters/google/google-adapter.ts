@@ -1,8 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ChatParams, ChatResponse, ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
 import type { ChatAdapter, ChatTarget, ProviderModel } from "../adapter.js";
-import { StreamCall } from "../upstream/stream-call.js";
-import { UnaryCall, type UpstreamCallContext } from "../upstream/upstream-call.js";
 import { createUpstreamClient, type UpstreamClient, type UpstreamRequest } from "../upstream/upstream-client.js";
 import { upstreamGet } from "../upstream/upstream-get.js";
 import { upstreamJsonCall } from "../upstream/upstream-json-call.js";
@@ -15,6 +12,7 @@ import { chatResponseFromGoogle } from "./convert-from-google-response.js";
 import { chatParamsToGoogleRequest } from "./convert-to-google-request.js";
 import { connectErrorFromGoogleResponse } from "./google-error.js";
 import { createGoogleStreamState } from "./google-stream-state.js";
+import { chatThroughProtocol } from "../upstream/protocol-chat.js";
 
 /** Settings of the Google (Gemini API) adapter. */
 export interface GoogleAdapterOptions {
@@ -68,16 +66,8 @@ export function createGoogleAdapter(options: GoogleAdapterOptions): ChatAdapter 
   const client = options.client ?? createUpstreamClient({ timeoutMs: options.timeoutMs });
   const protocol = googleProtocol();
   const timeoutMs = options.timeoutMs;
-  const contextOf = (params: ChatParams, target: ChatTarget, signal: AbortSignal): UpstreamCallContext => ({ client, protocol, params, target, signal, timeoutMs });
   return {
-    chat(params, target, signal): Promise<ChatResponse> {
-      return new Promise<ChatResponse>((resolve, reject) => {
-        new UnaryCall(contextOf(params, target, signal), resolve, reject).start(false);
-      });
-    },
-    chatStream(params, target, signal): AsyncIterable<ChatStreamResponse> {
-      return { [Symbol.asyncIterator]: () => new StreamCall(contextOf(params, target, signal)) };
-    },
+    ...chatThroughProtocol(client, timeoutMs, () => protocol),
     embed(request, target, signal) {
       const body = embedRequestToGoogle(request, target.upstreamModel);
       return upstreamJsonCall({ client, timeoutMs, target, signal, errorResponse: protocol.errorResponse, request: modelRequest(target, "batchEmbedContents", body, "application/json"), parse: (json) => embedResponseFromGoogle(json, target, request.inputs.length) });

@@ -1,8 +1,5 @@
-import type { ChatParams, ChatResponse, ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
 import type { Logger } from "../../../common/logger.js";
-import type { ChatAdapter, ChatTarget } from "../adapter.js";
-import { StreamCall } from "../upstream/stream-call.js";
-import { UnaryCall, type UpstreamCallContext } from "../upstream/upstream-call.js";
+import type { ChatAdapter } from "../adapter.js";
 import { createUpstreamClient, type UpstreamClient } from "../upstream/upstream-client.js";
 import type { UpstreamProtocol } from "../upstream/upstream-protocol.js";
 import { endpointOf, jsonPost } from "../upstream/upstream-request.js";
@@ -13,6 +10,7 @@ import { connectErrorFromUpstreamResponse } from "./openai-error.js";
 import { createOpenAIEmbedder } from "./openai-embeddings.js";
 import { openAICompletionsProtocol } from "./openai-completions.js";
 import { listOpenAIModels } from "./openai-models.js";
+import { chatThroughProtocol } from "../upstream/protocol-chat.js";
 
 /** Settings of the OpenAI-compatible adapter. */
 export interface OpenAICompatibleAdapterOptions {
@@ -57,16 +55,8 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
   const protocol = openAIProtocol(options.logger);
   // A raw prompt (legacy completions) goes to the upstream's own /completions, not through a chat template.
   const completions = openAICompletionsProtocol(options.logger);
-  const contextOf = (params: ChatParams, target: ChatTarget, signal: AbortSignal): UpstreamCallContext => ({ client, protocol: params.prompt === undefined ? protocol : completions, params, target, signal, timeoutMs: options.timeoutMs });
   return {
-    chat(params, target, signal): Promise<ChatResponse> {
-      return new Promise<ChatResponse>((resolve, reject) => {
-        new UnaryCall(contextOf(params, target, signal), resolve, reject).start(false);
-      });
-    },
-    chatStream(params, target, signal): AsyncIterable<ChatStreamResponse> {
-      return { [Symbol.asyncIterator]: () => new StreamCall(contextOf(params, target, signal)) };
-    },
+    ...chatThroughProtocol(client, options.timeoutMs, (params) => (params.prompt === undefined ? protocol : completions)),
     embed: createOpenAIEmbedder({ client, timeoutMs: options.timeoutMs }),
     listModels: (target, signal) => listOpenAIModels(client, target, signal),
   };

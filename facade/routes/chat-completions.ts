@@ -1,9 +1,8 @@
 import { ConnectError } from "@connectrpc/connect";
-import type { ChatStreamResponse } from "../../gen/iir/inference/v1/inference_pb.js";
-import { nextBatchOf } from "../../services/common/async-iterables.js";
 import type { NextFunction, Request, Response } from "express";
 import type { FacadeDeps, RequestFacts } from "../app.js";
 import { errorAnswerFromUnknown } from "../errors.js";
+import { relayRouterStream } from "../relay-router-stream.js";
 import { readJsonBody } from "../read-json-body.js";
 import { readRouterErrorMetadata, readRouterMetadata, routerCallHeaders } from "../router-metadata.js";
 import { createCompletionId, isHeaderSafe } from "../request-id.js";
@@ -63,46 +62,17 @@ export function createChatCompletionsHandler(deps: FacadeDeps) {
       return;
     }
     const writer = createSseWriter(response, { ...identity, includeUsage: converted.includeUsage });
-    let parts: AsyncIterator<ChatStreamResponse> | undefined;
-    let finished = false;
-    try {
-      const stream = await deps.router.chatStream({ $typeName: "iir.inference.v1.ChatStreamRequest", params: converted.params }, signal, headers);
-      readHeader(stream.header);
-      parts = stream.message[Symbol.asyncIterator]();
-      // Parts come in batches (all those one upstream read carried) and go out as they come: each
-      // batch is written at once, in one write, so nothing waits on a later read.
-      for (let batch = await nextBatchOf(parts); batch.done !== true; batch = await nextBatchOf(parts)) {
-        for (const part of batch.value) {
-          if (!writer.started) facts.backend = part.backend;
-          if (facts.firstTokenMs === undefined && (part.event.case === "text" || part.event.case === "toolCall")) {
-            facts.firstTokenMs = performance.now() - facts.startedAt;
-          }
-          if (part.event.case === "usage") {
-            facts.promptTokens = part.event.value.promptTokens;
-            facts.completionTokens = part.event.value.completionTokens;
-          }
-          writer.add(part);
-        }
-        const wait = writer.flush();
-        if (wait !== undefined) await wait;
-        if (signal.aborted) return;
-      }
-      finished = true;
-      readRouterMetadata(facts, stream.trailer);
-      writer.finish();
-    } catch (error) {
-      finished = true;
-      readRouterErrorMetadata(facts, error, response);
-      if (signal.aborted) return;
-      if (!writer.started) {
-        next(error);
-        return;
-      }
-      // After the 200 went out, an error can only be one last event (OpenAI's mid-stream error shape).
-      writer.fail(errorAnswerFromUnknown(ConnectError.from(error)).body);
-    } finally {
-      // Left early (the client went away): the router's call is told to stop, as for-await would.
-      if (!finished) await parts?.return?.();
-    }
+    await relayRouterStream({
+      open: () => deps.router.chatStream({ $typeName: "iir.inference.v1.ChatStreamRequest", params: converted.params }, signal, headers),
+      onHeader: readHeader,
+      writer,
+      response,
+      signal,
+      onError(error) {
+        if (!writer.started) next(error);
+        // After the 200 went out, an error can only be one last event (OpenAI's mid-stream error shape).
+        else writer.fail(errorAnswerFromUnknown(ConnectError.from(error)).body);
+      },
+    });
   };
 }

@@ -1,8 +1,8 @@
 import { ConnectError } from "@connectrpc/connect";
 import type { Request, Response } from "express";
-import type { ChatParams, ChatStreamResponse } from "../../gen/iir/inference/v1/inference_pb.js";
-import { nextBatchOf } from "../../services/common/async-iterables.js";
+import type { ChatParams } from "../../gen/iir/inference/v1/inference_pb.js";
 import { anthropicErrorAnswerFromUnknown, sendAnthropicError, type AnthropicErrorOptions } from "../anthropic-errors.js";
+import { relayRouterStream } from "../relay-router-stream.js";
 import { createAnthropicSseWriter } from "../anthropic-sse-writer.js";
 import type { FacadeDeps, RequestFacts } from "../app.js";
 import { readJsonBody } from "../read-json-body.js";
@@ -106,53 +106,24 @@ async function streamMessage(deps: FacadeDeps, request: Request, response: Respo
   // Usage is always asked for: Anthropic's message_delta carries it.
   const streamParams: ChatParams = { ...params, streamOptions: { $typeName: "iir.inference.v1.StreamOptions", includeUsage: true } };
   const writer = createAnthropicSseWriter(response, { id: createMessageId(), requestedModel: params.model });
-  let parts: AsyncIterator<ChatStreamResponse> | undefined;
-  let finished = false;
-  try {
-    const stream = await deps.router.chatStream({ params: streamParams }, signal, messagesRouterHeaders(request, facts));
-    readAnswerHeaders(facts, stream.header, response);
-    parts = stream.message[Symbol.asyncIterator]();
-    for (let batch = await nextBatchOf(parts); batch.done !== true; batch = await nextBatchOf(parts)) {
-      for (const part of batch.value) {
-        if (!writer.started) facts.backend = part.backend;
-        noteStreamPart(facts, part);
-        writer.add(part);
+  await relayRouterStream({
+    open: () => deps.router.chatStream({ params: streamParams }, signal, messagesRouterHeaders(request, facts)),
+    onHeader: (header) => readAnswerHeaders(facts, header, response),
+    writer,
+    response,
+    signal,
+    onError(error) {
+      if (!writer.started) {
+        answerError(deps, facts, response, error);
+        return;
       }
-      const wait = writer.flush();
-      if (wait !== undefined) await wait;
-      if (signal.aborted) return;
-    }
-    finished = true;
-    readRouterMetadata(facts, stream.trailer);
-    writer.finish();
-  } catch (error) {
-    finished = true;
-    readRouterErrorMetadata(facts, error, response);
-    if (signal.aborted) return;
-    if (!writer.started) {
-      answerError(deps, facts, response, error);
-      return;
-    }
-    // After the 200 went out, an error can only be one last event, as Anthropic sends it.
-    const answer = anthropicErrorAnswerFromUnknown(ConnectError.from(error), facts.requestId);
-    facts.errorType = answer.body.error.type;
-    if (answer.status >= 500) deps.logError?.(facts.requestId, error);
-    writer.fail(answer.body);
-  } finally {
-    // Left early (the client went away): the router's call is told to stop, as for-await would.
-    if (!finished) await parts?.return?.();
-  }
-}
-
-function noteStreamPart(facts: RequestFacts, part: ChatStreamResponse): void {
-  const kind = part.event.case;
-  if (facts.firstTokenMs === undefined && (kind === "text" || kind === "toolCall" || kind === "reasoning")) {
-    facts.firstTokenMs = performance.now() - facts.startedAt;
-  }
-  if (kind === "usage") {
-    facts.promptTokens = part.event.value.promptTokens;
-    facts.completionTokens = part.event.value.completionTokens;
-  }
+      // After the 200 went out, an error can only be one last event, as Anthropic sends it.
+      const answer = anthropicErrorAnswerFromUnknown(ConnectError.from(error), facts.requestId);
+      facts.errorType = answer.body.error.type;
+      if (answer.status >= 500) deps.logError?.(facts.requestId, error);
+      writer.fail(answer.body);
+    },
+  });
 }
 
 function readAnswerHeaders(facts: RequestFacts, received: Headers, response: Response): void {

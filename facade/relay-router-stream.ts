@@ -1,0 +1,79 @@
+import type { ChatStreamResponse } from "../gen/iir/inference/v1/inference_pb.js";
+import { nextBatchOf } from "../services/common/async-iterables.js";
+import type { RequestFacts } from "./app.js";
+import { readRouterErrorMetadata, readRouterMetadata } from "./router-metadata.js";
+import type { RouterAnswer } from "./router-chat.js";
+import type { Response } from "express";
+
+/** A route's writer of router stream parts in its API's wire format (OpenAI chunks, Anthropic events…). */
+export interface StreamPartWriter {
+  /** Whether the 200 went out: after that, an error can only be one last event. */
+  readonly started: boolean;
+  add(part: ChatStreamResponse): void;
+  /** Writes what was added since the last flush; a promise only when the socket's buffer is full. */
+  flush(): Promise<void> | undefined;
+  /** Ends a stream that finished. */
+  finish(): void;
+}
+
+/** What {@link relayRouterStream} needs from its route. */
+export interface RouterStreamRelay {
+  /** Calls the router's ChatStream. */
+  readonly open: () => Promise<RouterAnswer<AsyncIterable<ChatStreamResponse>>>;
+  /** Reads the router's response headers (cache result, key name…) before the first part. */
+  readonly onHeader: (header: Headers) => void;
+  readonly writer: StreamPartWriter;
+  readonly response: Response;
+  readonly signal: AbortSignal;
+  /** The call failed (the client is still there): an error answer before the 200, a last event after it. */
+  readonly onError: (error: unknown) => void;
+}
+
+/**
+ * Relays a router stream to the client: parts come in batches (all those one upstream read carried)
+ * and each batch goes out in one write, waiting only when the socket is full, so nothing waits on a
+ * later read. The request's facts get the backend, the time to the first token and the usage. A
+ * client that goes away stops the router's call, as leaving a for-await would.
+ */
+export async function relayRouterStream(relay: RouterStreamRelay): Promise<void> {
+  const { writer, response, signal } = relay;
+  const facts = response.locals.facts as RequestFacts;
+  let parts: AsyncIterator<ChatStreamResponse> | undefined;
+  let finished = false;
+  try {
+    const stream = await relay.open();
+    relay.onHeader(stream.header);
+    parts = stream.message[Symbol.asyncIterator]();
+    for (let batch = await nextBatchOf(parts); batch.done !== true; batch = await nextBatchOf(parts)) {
+      for (const part of batch.value) {
+        if (!writer.started) facts.backend = part.backend;
+        noteStreamPart(facts, part);
+        writer.add(part);
+      }
+      const wait = writer.flush();
+      if (wait !== undefined) await wait;
+      if (signal.aborted) return;
+    }
+    finished = true;
+    readRouterMetadata(facts, stream.trailer);
+    writer.finish();
+  } catch (error) {
+    finished = true;
+    readRouterErrorMetadata(facts, error, response);
+    if (!signal.aborted) relay.onError(error);
+  } finally {
+    if (!finished) await parts?.return?.();
+  }
+}
+
+/** The first token (text, a tool call or reasoning reached the client) and the usage, for the request log. */
+function noteStreamPart(facts: RequestFacts, part: ChatStreamResponse): void {
+  const kind = part.event.case;
+  if (facts.firstTokenMs === undefined && (kind === "text" || kind === "toolCall" || kind === "reasoning")) {
+    facts.firstTokenMs = performance.now() - facts.startedAt;
+  }
+  if (kind === "usage") {
+    facts.promptTokens = part.event.value.promptTokens;
+    facts.completionTokens = part.event.value.completionTokens;
+  }
+}

@@ -2,15 +2,13 @@ import { ConnectError } from "@connectrpc/connect";
 import type { NextFunction, Request, Response } from "express";
 import type { FacadeDeps, RequestFacts } from "../app.js";
 import { errorAnswerFromUnknown } from "../errors.js";
-import { relayRouterStream } from "../relay-router-stream.js";
+import { answerRouterChat, relayRouterStream } from "../relay-router-answer.js";
 import { readJsonBody } from "../read-json-body.js";
-import { isHeaderSafe } from "../request-id.js";
-import { readRouterErrorMetadata, readRouterMetadata, routerCallHeaders } from "../router-metadata.js";
+import { routerCallHeaders } from "../router-metadata.js";
 import { sendJson } from "../send-json.js";
 import { completionsParamsFromOpenAIRequest, type ConvertedCompletionsRequest } from "../translate/completions/convert-from-openai-completions-request.js";
 import { textCompletionFromResponse } from "../translate/completions/convert-to-openai-completion.js";
 import { createTextCompletionStreamWriter } from "../translate/completions/text-completion-stream-writer.js";
-import { cacheHeader } from "./chat-completions.js";
 import { abortOnClose } from "./models.js";
 
 /**
@@ -34,36 +32,20 @@ export function createCompletionsHandler(deps: FacadeDeps) {
     facts.stream = converted.stream;
     const signal = abortOnClose(response);
     const headers = routerCallHeaders(request, facts);
-    const readHeader = (received: Headers) => {
-      readRouterMetadata(facts, received, response);
-      const cache = received.get(cacheHeader);
-      if (cache !== null) {
-        facts.cache = cache;
-        response.setHeader("x-iir-cache", cache);
-      }
-    };
     const identity = { id: `cmpl-${crypto.randomUUID().replaceAll("-", "")}`, created: Math.floor(Date.now() / 1000), requestedModel: converted.params.model };
     if (!converted.stream) {
-      try {
-        const { header, trailer, message: answer } = await deps.router.chat({ $typeName: "iir.inference.v1.ChatRequest", params: converted.params }, signal, headers);
-        readHeader(header);
-        readRouterMetadata(facts, trailer);
-        facts.backend = answer.backend;
-        facts.firstTokenMs = performance.now() - facts.startedAt;
-        facts.promptTokens = answer.usage?.promptTokens;
-        facts.completionTokens = answer.usage?.completionTokens;
-        if (answer.backend !== "" && isHeaderSafe(answer.backend)) response.setHeader("x-iir-backend", answer.backend);
-        sendJson(response, 200, textCompletionFromResponse(answer, identity));
-      } catch (error) {
-        readRouterErrorMetadata(facts, error, response);
-        if (!signal.aborted) next(error);
-      }
+      await answerRouterChat({
+        open: () => deps.router.chat({ $typeName: "iir.inference.v1.ChatRequest", params: converted.params }, signal, headers),
+        response,
+        signal,
+        send: (answer) => sendJson(response, 200, textCompletionFromResponse(answer, identity)),
+        onError: next,
+      });
       return;
     }
     const writer = createTextCompletionStreamWriter(response, { ...identity, includeUsage: converted.includeUsage });
     await relayRouterStream({
       open: () => deps.router.chatStream({ $typeName: "iir.inference.v1.ChatStreamRequest", params: converted.params }, signal, headers),
-      onHeader: readHeader,
       writer,
       response,
       signal,

@@ -6,7 +6,7 @@ import { readRouterErrorMetadata, readRouterMetadata, routerCallHeaders } from "
 import { sendJson } from "../send-json.js";
 import { embedRequestFromOpenAI, type ConvertedEmbeddingsRequest } from "../translate/embeddings/convert-from-openai-embeddings-request.js";
 import { embeddingsResponseToOpenAI } from "../translate/embeddings/convert-to-openai-embeddings.js";
-import { cacheHeader } from "./chat-completions.js";
+import { cacheHeader } from "../relay-router-answer.js";
 import { abortOnClose } from "./models.js";
 
 /**

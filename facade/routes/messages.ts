@@ -2,7 +2,7 @@ import { ConnectError } from "@connectrpc/connect";
 import type { Request, Response } from "express";
 import type { ChatParams } from "../../gen/iir/inference/v1/inference_pb.js";
 import { anthropicErrorAnswerFromUnknown, sendAnthropicError, type AnthropicErrorOptions } from "../anthropic-errors.js";
-import { relayRouterStream } from "../relay-router-stream.js";
+import { answerRouterChat, relayRouterStream } from "../relay-router-answer.js";
 import { createAnthropicSseWriter } from "../anthropic-sse-writer.js";
 import type { FacadeDeps, RequestFacts } from "../app.js";
 import { readJsonBody } from "../read-json-body.js";
@@ -11,7 +11,6 @@ import { readRouterErrorMetadata, readRouterMetadata, routerCallHeaders } from "
 import { sendJson } from "../send-json.js";
 import { chatParamsFromAnthropicRequest, type ConvertedMessagesRequest } from "../translate/anthropic/convert-from-anthropic-request.js";
 import { anthropicMessageFromResponse, createMessageId } from "../translate/anthropic/convert-to-anthropic-response.js";
-import { cacheHeader } from "./chat-completions.js";
 import { abortOnClose } from "./models.js";
 
 // A count the router cannot make (the backend has no tokenizer to offer) is the client's 400: the
@@ -84,20 +83,13 @@ export function messagesRouterHeaders(request: Request, facts: RequestFacts): Re
 async function answerMessage(deps: FacadeDeps, request: Request, response: Response, params: ChatParams): Promise<void> {
   const facts = response.locals.facts as RequestFacts;
   const signal = abortOnClose(response);
-  try {
-    const { header, trailer, message: answer } = await deps.router.chat({ params }, signal, messagesRouterHeaders(request, facts));
-    readAnswerHeaders(facts, header, response);
-    readRouterMetadata(facts, trailer);
-    facts.backend = answer.backend;
-    facts.firstTokenMs = performance.now() - facts.startedAt;
-    facts.promptTokens = answer.usage?.promptTokens;
-    facts.completionTokens = answer.usage?.completionTokens;
-    if (answer.backend !== "" && isHeaderSafe(answer.backend)) response.setHeader("x-iir-backend", answer.backend);
-    sendJson(response, 200, anthropicMessageFromResponse(answer, createMessageId(), params.model));
-  } catch (error) {
-    readRouterErrorMetadata(facts, error, response);
-    if (!signal.aborted) answerError(deps, facts, response, error);
-  }
+  await answerRouterChat({
+    open: () => deps.router.chat({ params }, signal, messagesRouterHeaders(request, facts)),
+    response,
+    signal,
+    send: (answer) => sendJson(response, 200, anthropicMessageFromResponse(answer, createMessageId(), params.model)),
+    onError: (error) => answerError(deps, facts, response, error),
+  });
 }
 
 async function streamMessage(deps: FacadeDeps, request: Request, response: Response, params: ChatParams): Promise<void> {
@@ -108,7 +100,6 @@ async function streamMessage(deps: FacadeDeps, request: Request, response: Respo
   const writer = createAnthropicSseWriter(response, { id: createMessageId(), requestedModel: params.model });
   await relayRouterStream({
     open: () => deps.router.chatStream({ params: streamParams }, signal, messagesRouterHeaders(request, facts)),
-    onHeader: (header) => readAnswerHeaders(facts, header, response),
     writer,
     response,
     signal,
@@ -124,15 +115,6 @@ async function streamMessage(deps: FacadeDeps, request: Request, response: Respo
       writer.fail(answer.body);
     },
   });
-}
-
-function readAnswerHeaders(facts: RequestFacts, received: Headers, response: Response): void {
-  readRouterMetadata(facts, received, response);
-  const cache = received.get(cacheHeader);
-  if (cache !== null) {
-    facts.cache = cache;
-    response.setHeader("x-iir-cache", cache);
-  }
 }
 
 /** The error answer, in Anthropic's shape; after the headers went out, only a cut connection is left. */

@@ -1,9 +1,56 @@
-import type { ChatStreamResponse } from "../gen/iir/inference/v1/inference_pb.js";
+import type { ChatResponse, ChatStreamResponse } from "../gen/iir/inference/v1/inference_pb.js";
 import { nextBatchOf } from "../services/common/async-iterables.js";
 import type { RequestFacts } from "./app.js";
+import { isHeaderSafe } from "./request-id.js";
 import { readRouterErrorMetadata, readRouterMetadata } from "./router-metadata.js";
 import type { RouterAnswer } from "./router-chat.js";
 import type { Response } from "express";
+
+/** Response header the router sets to say what its cache did (hit, miss, bypass). */
+export const cacheHeader = "iir-cache";
+
+/** Reads the router's response headers into the request's facts, and passes the cache result on as `x-iir-cache`. */
+export function readAnswerHeaders(received: Headers, response: Response): void {
+  const facts = response.locals.facts as RequestFacts;
+  readRouterMetadata(facts, received, response);
+  const cache = received.get(cacheHeader);
+  if (cache !== null) {
+    facts.cache = cache;
+    response.setHeader("x-iir-cache", cache);
+  }
+}
+
+/** What {@link answerRouterChat} needs from its route. */
+export interface RouterChatAnswer {
+  /** Calls the router's Chat. */
+  readonly open: () => Promise<RouterAnswer<ChatResponse>>;
+  readonly response: Response;
+  readonly signal: AbortSignal;
+  /** Writes the answer in the route's API's format. */
+  readonly send: (answer: ChatResponse) => void;
+  /** The call failed (the client is still there): the route's error answer. */
+  readonly onError: (error: unknown) => void;
+}
+
+/** A whole answer from the router: the request's facts get its backend, timing and usage, the client `x-iir-backend`. */
+export async function answerRouterChat(call: RouterChatAnswer): Promise<void> {
+  const { response } = call;
+  const facts = response.locals.facts as RequestFacts;
+  try {
+    const { header, trailer, message: answer } = await call.open();
+    readAnswerHeaders(header, response);
+    readRouterMetadata(facts, trailer);
+    facts.backend = answer.backend;
+    facts.firstTokenMs = performance.now() - facts.startedAt;
+    facts.promptTokens = answer.usage?.promptTokens;
+    facts.completionTokens = answer.usage?.completionTokens;
+    if (answer.backend !== "" && isHeaderSafe(answer.backend)) response.setHeader("x-iir-backend", answer.backend);
+    call.send(answer);
+  } catch (error) {
+    readRouterErrorMetadata(facts, error, response);
+    if (!call.signal.aborted) call.onError(error);
+  }
+}
 
 /** A route's writer of router stream parts in its API's wire format (OpenAI chunks, Anthropic events…). */
 export interface StreamPartWriter {
@@ -20,8 +67,6 @@ export interface StreamPartWriter {
 export interface RouterStreamRelay {
   /** Calls the router's ChatStream. */
   readonly open: () => Promise<RouterAnswer<AsyncIterable<ChatStreamResponse>>>;
-  /** Reads the router's response headers (cache result, key name…) before the first part. */
-  readonly onHeader: (header: Headers) => void;
   readonly writer: StreamPartWriter;
   readonly response: Response;
   readonly signal: AbortSignal;
@@ -42,7 +87,7 @@ export async function relayRouterStream(relay: RouterStreamRelay): Promise<void>
   let finished = false;
   try {
     const stream = await relay.open();
-    relay.onHeader(stream.header);
+    readAnswerHeaders(stream.header, response);
     parts = stream.message[Symbol.asyncIterator]();
     for (let batch = await nextBatchOf(parts); batch.done !== true; batch = await nextBatchOf(parts)) {
       for (const part of batch.value) {

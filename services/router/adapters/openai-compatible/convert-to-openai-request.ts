@@ -43,10 +43,12 @@ export function chatParamsToOpenAIRequest(params: ChatParams, target: RequestTar
   const filtered = params.extra === undefined ? undefined : withoutControlledFields(params.extra, target.provider, target.allowedRequestFields);
   const extra = filtered?.extra;
   const upstreamModel = target.upstreamModel;
+  const keepCacheControl = providersTakingCacheControl.has(target.provider);
+  const toOpenAI = (message: Message, index: number) => messageToOpenAI(message, index, keepCacheControl);
   const request: OpenAIChatRequest =
     extra === undefined
-      ? { model: upstreamModel, messages: params.messages.map(messageToOpenAI) }
-      : { ...extra, model: upstreamModel, messages: params.messages.map(messageToOpenAI) };
+      ? { model: upstreamModel, messages: params.messages.map(toOpenAI) }
+      : { ...extra, model: upstreamModel, messages: params.messages.map(toOpenAI) };
   if (stream) {
     request.stream = true;
     request.stream_options = { include_usage: true };
@@ -96,16 +98,23 @@ function withoutServerTools(tools: readonly Tool[], allowed: readonly string[] =
   return { kept, dropped };
 }
 
+// Anthropic's prompt-caching marks (`cache_control` on messages and content parts, as Claude Code sends
+// them through /v1/messages) reach only the OpenAI-compatible providers that document them:
+// OpenRouter passes them on to Anthropic and Gemini models. OpenAI and Azure refuse them ("Unrecognized
+// request argument supplied: cache_control") and cache prompts by themselves; the others ignore or refuse them.
+const providersTakingCacheControl: ReadonlySet<string> = new Set(["openrouter"]);
+
 /** One message; `message.extra` (refusal, audio…) is merged first so typed fields win. */
-function messageToOpenAI(message: Message, index: number): OpenAIMessage {
+function messageToOpenAI(message: Message, index: number, keepCacheControl: boolean): OpenAIMessage {
   const role = openAIRoles[message.role];
   if (role === undefined) {
     throw new ConnectError(`messages[${index}] has no role an OpenAI-compatible upstream accepts`, Code.InvalidArgument);
   }
   const result: OpenAIMessage = message.extra === undefined ? { role } : { ...message.extra, role };
+  if (!keepCacheControl) delete (result as Record<string, unknown>).cache_control;
   const content = message.content;
   if (content.case === "text") result.content = content.value;
-  else if (content.case === "parts") result.content = content.value.parts.map(contentPartToOpenAI);
+  else if (content.case === "parts") result.content = content.value.parts.map((part) => contentPartToOpenAI(part, keepCacheControl));
   if (message.name !== "") result.name = message.name;
   if (message.toolCalls.length > 0) {
     result.tool_calls = message.toolCalls.map(
@@ -121,7 +130,7 @@ function messageToOpenAI(message: Message, index: number): OpenAIMessage {
 }
 
 /** A content part; parts the contract does not model travel exactly as the client sent them. */
-function contentPartToOpenAI(part: ContentPart): OpenAIContentPart {
+function contentPartToOpenAI(part: ContentPart, keepCacheControl: boolean): OpenAIContentPart {
   const value = part.part;
   switch (value.case) {
     case "text":
@@ -131,8 +140,11 @@ function contentPartToOpenAI(part: ContentPart): OpenAIContentPart {
         type: "image_url",
         image_url: value.value.detail === "" ? { url: value.value.url } : { url: value.value.url, detail: value.value.detail },
       };
-    case "other":
-      return value.value as OpenAIContentPart;
+    case "other": {
+      if (keepCacheControl || !("cache_control" in value.value)) return value.value as OpenAIContentPart;
+      const { cache_control: _mark, ...rest } = value.value;
+      return rest as OpenAIContentPart;
+    }
     default:
       return { type: "text", text: "" };
   }

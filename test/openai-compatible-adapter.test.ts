@@ -144,7 +144,7 @@ test("fields without a typed home are forwarded untouched, and typed fields win 
     user: "user-42",
     responseFormat: { type: "json_object" },
     extra: { logit_bias: { "50256": -100 }, logprobs: true, provider: { order: ["a", "b"] }, model: "sneaky", stream: true },
-    messages: [{ role: Role.USER, content: { case: "text", value: "hi" }, name: "ann", extra: { cache_control: { type: "ephemeral" } } }],
+    messages: [{ role: Role.USER, content: { case: "text", value: "hi" }, name: "ann", extra: { prefix: true } }],
   });
   await adapter.chat(params, target, AbortSignal.timeout(10_000));
   const { body } = upstream.lastRequest();
@@ -160,7 +160,7 @@ test("fields without a typed home are forwarded untouched, and typed fields win 
     provider: { order: ["a", "b"] },
   });
   t.false("stream" in body, "an extra cannot turn a unary call into a stream");
-  t.deepEqual(body.messages, [{ role: "user", content: "hi", name: "ann", cache_control: { type: "ephemeral" } }]);
+  t.deepEqual(body.messages, [{ role: "user", content: "hi", name: "ann", prefix: true }]);
 });
 
 const statusCases = [

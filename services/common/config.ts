@@ -127,6 +127,8 @@ export interface Config {
   readonly rateLimitTokens: number | undefined;
   /** Chat calls in flight at once for API keys without their own cap, per router; undefined: no cap. */
   readonly rateLimitConcurrent: number | undefined;
+  /** Circuit breakers per backend (IIR_BREAKER_FAILURES, IIR_BREAKER_COOLDOWN_MS, IIR_BREAKER_MAX_COOLDOWN_MS). */
+  readonly breaker: { readonly failures: number; readonly cooldownMs: number; readonly maxCooldownMs: number };
   /** Reads a secret named by the registry (a model's `api_key_env`), captured at start-up. */
   readonly secret: (variable: string) => string | undefined;
   /** Browser origins the facade answers CORS for (IIR_CORS_ORIGINS): `*` or exact origins; undefined: CORS off. */
@@ -259,6 +261,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     rateLimitRequests: read.optionalInteger("RATE_LIMIT_REQUESTS", 1),
     rateLimitTokens: read.optionalInteger("RATE_LIMIT_TOKENS", 1),
     rateLimitConcurrent: read.optionalInteger("RATE_LIMIT_CONCURRENT", 1),
+    breaker: Object.freeze({
+      failures: read.integer("IIR_BREAKER_FAILURES", 5, 1),
+      cooldownMs: read.integer("IIR_BREAKER_COOLDOWN_MS", 5000, 1),
+      maxCooldownMs: read.integer("IIR_BREAKER_MAX_COOLDOWN_MS", 60_000, 1),
+    }),
     corsOrigins: readCorsOrigins(read.string("IIR_CORS_ORIGINS", undefined), problems),
     providerModelsRefreshMs: read.integer("IIR_PROVIDER_MODELS_REFRESH_MS", 600_000, 0),
     agentStaleAfterMs: 0,

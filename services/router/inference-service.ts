@@ -15,6 +15,7 @@ import type { ModelInfo } from "../../gen/iir/inference/v1/inference_pb.js";
 import { isRetryableCode } from "../common/errors.js";
 import type { LiveAgent } from "./agents/agent-directory.js";
 import type { RouteCandidate, RouteResolver } from "./routing/resolve-route.js";
+import type { CircuitBreakers } from "./routing/circuit-breaker.js";
 import { validateChatParams } from "../common/validate-chat-params.js";
 import { createCachedChat, type CacheSettings } from "./cache/cached-chat.js";
 import { createCachedEmbed } from "./cache/cached-embed.js";
@@ -35,6 +36,8 @@ export interface InferenceServiceDeps {
   readonly cache?: CacheSettings;
   /** Wraps a request's candidates to time, count and trace each attempt; absent: they run as resolved. */
   readonly instrument?: (candidates: RouteCandidate[], context: HandlerContext) => RouteCandidate[];
+  /** Skips backends whose circuit breaker is open and counts each attempt's outcome; absent: every candidate is called. */
+  readonly breakers?: Pick<CircuitBreakers, "guard">;
 }
 
 /**
@@ -66,7 +69,8 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
       validateEmbedRequest(request);
       return cachedEmbed.embed(request, context, () => {
         // Not instrumented like chat attempts: the instrumented adapter has chat and chatStream only.
-        const candidates = deps.resolver.resolve(request.model, context.requestHeader);
+        const resolved = deps.resolver.resolve(request.model, context.requestHeader);
+        const candidates = deps.breakers === undefined ? resolved : deps.breakers.guard(resolved, context.signal);
         return attemptInOrder(candidates, context, (candidate) => embedWith(candidate, request, context));
       });
     },
@@ -144,7 +148,9 @@ async function* streamWithFallbacks(candidates: readonly RouteCandidate[], param
 
 function resolveFor(deps: InferenceServiceDeps, model: string, context: HandlerContext): RouteCandidate[] {
   const candidates = deps.resolver.resolve(model, context.requestHeader);
-  return deps.instrument === undefined ? candidates : deps.instrument(candidates, context);
+  const instrumented = deps.instrument === undefined ? candidates : deps.instrument(candidates, context);
+  // Outside the instrumentation: a backend skipped by its breaker is no attempt, no span, no backend error.
+  return deps.breakers === undefined ? instrumented : deps.breakers.guard(instrumented, context.signal);
 }
 
 async function answer(

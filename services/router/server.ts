@@ -46,6 +46,7 @@ import type { Database } from "./registry/schema.js";
 import { createRegistryService } from "./registry-service.js";
 import { agentProvider, createRouteResolver, isProviderName } from "./routing/resolve-route.js";
 import { createProviderModels, type ProviderModels } from "./routing/provider-models.js";
+import { BreakerState, createCircuitBreakers, type BreakerTransition } from "./routing/circuit-breaker.js";
 
 /** The contract files this router serves, for server reflection. */
 export const routerFiles: readonly GenFile[] = [
@@ -97,9 +98,12 @@ export function createRouterRoutes(deps: RouterDeps): (router: ConnectRouter) =>
     secret: deps.config.secret,
     agents: deps.agents,
   });
+  // In this router's memory: each replica learns a failing backend on its own (sharing through Redis is to come).
+  const breakers = createCircuitBreakers({ settings: deps.config.breaker, onTransition: (transition) => logBreakerTransition(deps.logger, transition) });
   const observation = createRouterObservation({
     telemetry: deps.telemetry,
     agents: deps.agents,
+    breakerStates: () => breakers.states(),
     isKnownModel: (name) => deps.catalog.get(name) !== undefined || deps.agents.knows(name),
   });
   const inference = observation.observe(createInferenceService({
@@ -112,6 +116,7 @@ export function createRouterRoutes(deps: RouterDeps): (router: ConnectRouter) =>
         ? undefined
         : { store: deps.cache, ttlSeconds: deps.config.cacheTtlSeconds, scope: deps.config.cacheScope, findModel: (name) => deps.catalog.get(name) },
     instrument: observation.instrument,
+    breakers,
   }));
   const registry = createRegistryService({
     db: deps.db,
@@ -136,6 +141,22 @@ export function createRouterRoutes(deps: RouterDeps): (router: ConnectRouter) =>
     router.service(ServerReflectionV1, reflection.v1);
     router.service(ServerReflectionV1Alpha, reflection.v1alpha);
   };
+}
+
+const breakerStateNames: Readonly<Record<BreakerState, string>> = { [BreakerState.closed]: "closed", [BreakerState.halfOpen]: "half-open", [BreakerState.open]: "open" };
+
+/** One line per breaker transition: warn when a backend is shut out, info when it is let in again. */
+function logBreakerTransition(logger: Logger | undefined, transition: BreakerTransition): void {
+  const fields = {
+    backend: transition.backend,
+    from: breakerStateNames[transition.from],
+    to: breakerStateNames[transition.to],
+    reason: transition.reason,
+    ...(transition.until === undefined ? {} : { until: new Date(transition.until).toISOString() }),
+  };
+  if (transition.to === BreakerState.open) logger?.warn("circuit breaker opened: the backend is skipped", fields);
+  else if (transition.to === BreakerState.closed) logger?.info("circuit breaker closed: the backend is used again", fields);
+  else logger?.info("circuit breaker half-open: one probe request may go to the backend", fields);
 }
 
 /** A started router: its routes and policy (for an in-process facade), its port, and how to stop it. */

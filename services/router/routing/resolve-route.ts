@@ -172,11 +172,25 @@ export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
   };
 
   const resolveWithFallbacks = (model: string): RouteCandidate[] => {
-    const first = resolveOne(model);
     const entry = deps.findModel(model);
-    if (!entry || entry.fallbacks.length === 0) return first;
-    const candidates = [...first];
-    for (const fallback of entry.fallbacks) {
+    if (!entry || entry.fallbacks.length === 0) return resolveOne(model);
+    let first: RouteCandidate[];
+    try {
+      first = resolveOne(model);
+    } catch (error) {
+      // A primary that cannot be called at all (no key, no base URL, no live agent) leaves it to the
+      // fallbacks; with none of them resolvable, the primary's own error stands.
+      if (!cannotBeCalled(error)) throw error;
+      const rest = resolveFallbacks(entry.fallbacks);
+      if (rest.length === 0) throw error;
+      return rest;
+    }
+    return [...first, ...resolveFallbacks(entry.fallbacks)];
+  };
+
+  const resolveFallbacks = (fallbacks: readonly string[]): RouteCandidate[] => {
+    const candidates: RouteCandidate[] = [];
+    for (const fallback of fallbacks) {
       // A fallback that cannot be resolved now (disabled, unconfigured) is skipped, not fatal:
       // the primary may still answer.
       try {
@@ -195,6 +209,12 @@ export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
       return scheduling === undefined ? candidates : candidates.map((candidate) => withLlmdSchedulingHeaders(candidate, scheduling));
     },
   };
+}
+
+/** Whether a resolution error means the model is there but cannot be called now (vs. unknown, disabled, refused). */
+function cannotBeCalled(error: unknown): boolean {
+  const code = ConnectError.from(error).code;
+  return code === Code.FailedPrecondition || code === Code.Unavailable;
 }
 
 /** An llm-d candidate with the client's scheduling headers added to what its target sends; any other as it is. */

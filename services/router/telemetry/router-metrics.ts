@@ -12,10 +12,15 @@ export interface RouterMetrics {
 const maximumRememberedAgents = 1000;
 
 /**
- * Creates the router's instruments and the agent gauges (`iir_agent_up`, `iir_agent_queue_length`
+ * Creates the router's instruments, the breaker gauge (`iir_breaker_state` per backend), and the agent gauges (`iir_agent_up`, `iir_agent_queue_length`
  * per agent id), which read the agent directory only when scraped.
  */
-export function createRouterMetrics(meter: Meter, agents: Pick<AgentDirectory, "liveModels">): RouterMetrics {
+export function createRouterMetrics(
+  meter: Meter,
+  agents: Pick<AgentDirectory, "liveModels">,
+  /** Each tracked backend's breaker state (0 closed, 1 half-open, 2 open), for `iir_breaker_state`; absent: not reported. */
+  breakerStates?: () => ReadonlyMap<string, number>,
+): RouterMetrics {
   const backendErrors = meter.createCounter("iir_backend_errors_total", {
     description: "Backend attempts that failed (the request may still have succeeded on a fallback)",
   });
@@ -37,5 +42,12 @@ export function createRouterMetrics(meter: Meter, agents: Pick<AgentDirectory, "
     },
     [up, queueLength],
   );
+  if (breakerStates !== undefined) {
+    meter
+      .createObservableGauge("iir_breaker_state", { description: "Circuit breaker of a backend: 0 closed, 1 half-open (one probe at a time), 2 open (skipped)" })
+      .addCallback((observer) => {
+        for (const [backend, state] of breakerStates()) observer.observe(state, { backend });
+      });
+  }
   return { backendErrors };
 }

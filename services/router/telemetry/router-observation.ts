@@ -20,9 +20,11 @@ export function createRouterObservation(deps: {
   readonly agents: AgentDirectory;
   /** Whether a model name is the registry's or an agent's. */
   readonly isKnownModel: (model: string) => boolean;
+  /** Breaker states by backend, for `iir_breaker_state`; absent: not reported. */
+  readonly breakerStates?: () => ReadonlyMap<string, number>;
 }): RouterObservation {
   const tracing = deps.telemetry?.tracing;
-  const metrics = deps.telemetry === undefined ? undefined : createRouterMetrics(deps.telemetry.metrics.meter("iir.router"), deps.agents);
+  const metrics = deps.telemetry === undefined ? undefined : createRouterMetrics(deps.telemetry.metrics.meter("iir.router"), deps.agents, deps.breakerStates);
   return {
     instrument: createCandidateInstrumentation({ tracing, metrics }),
     observe: (service) => observeInferenceService(service, { isKnownModel: deps.isKnownModel, tracing }),

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file iir/registry/v1/registry.proto.
  */
 export const file_iir_registry_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("Ch5paXIvcmVnaXN0cnkvdjEvcmVnaXN0cnkucHJvdG8SD2lpci5yZWdpc3RyeS52MSLEAgoFTW9kZWwSDAoEbmFtZRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRIQCghiYXNlX3VybBgDIAEoCRIWCg51cHN0cmVhbV9tb2RlbBgEIAEoCRITCgthcGlfa2V5X2VudhgFIAEoCRIRCglmYWxsYmFja3MYBiADKAkSFgoOY29udGV4dF9sZW5ndGgYByABKAUSHwoXaW5wdXRfcHJpY2VfcGVyX21pbGxpb24YCCABKAESIAoYb3V0cHV0X3ByaWNlX3Blcl9taWxsaW9uGAkgASgBEg8KB2VuYWJsZWQYCiABKAgSEgoKY3JlYXRlZF9hdBgLIAEoAxISCgp1cGRhdGVkX2F0GAwgASgDEh4KFmFsbG93ZWRfcmVxdWVzdF9maWVsZHMYDSADKAkSFQoNY2FjaGVfc2FtcGxlZBgOIAEoCCIfCg9HZXRNb2RlbFJlcXVlc3QSDAoEbmFtZRgBIAEoCSI5ChBHZXRNb2RlbFJlc3BvbnNlEiUKBW1vZGVsGAEgASgLMhYuaWlyLnJlZ2lzdHJ5LnYxLk1vZGVsIhMKEUxpc3RNb2RlbHNSZXF1ZXN0IjwKEkxpc3RNb2RlbHNSZXNwb25zZRImCgZtb2RlbHMYASADKAsyFi5paXIucmVnaXN0cnkudjEuTW9kZWwiOwoSVXBzZXJ0TW9kZWxSZXF1ZXN0EiUKBW1vZGVsGAEgASgLMhYuaWlyLnJlZ2lzdHJ5LnYxLk1vZGVsIjwKE1Vwc2VydE1vZGVsUmVzcG9uc2USJQoFbW9kZWwYASABKAsyFi5paXIucmVnaXN0cnkudjEuTW9kZWwiIgoSRGVsZXRlTW9kZWxSZXF1ZXN0EgwKBG5hbWUYASABKAkiFQoTRGVsZXRlTW9kZWxSZXNwb25zZSJvCghIYXJkd2FyZRIRCgljcHVfY29yZXMYASABKAUSFAoMbWVtb3J5X2J5dGVzGAIgASgDEhAKCGdwdV9uYW1lGAMgASgJEhYKDmdwdV92cmFtX2J5dGVzGAQgASgDEhAKCHBsYXRmb3JtGAUgASgJIsgBCgVBZ2VudBIKCgJpZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJEg4KBm1vZGVscxgDIAMoCRIrCghoYXJkd2FyZRgEIAEoCzIZLmlpci5yZWdpc3RyeS52MS5IYXJkd2FyZRIVCg1yZWdpc3RlcmVkX2F0GAUgASgDEhQKDGxhc3Rfc2Vlbl9hdBgGIAEoAxIpCgRsb2FkGAcgASgLMhsuaWlyLmhlYXJ0YmVhdC52MS5BZ2VudExvYWQSDQoFc3RhbGUYCCABKAgicAoUUmVnaXN0ZXJBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIOCgZtb2RlbHMYAyADKAkSKwoIaGFyZHdhcmUYBCABKAsyGS5paXIucmVnaXN0cnkudjEuSGFyZHdhcmUiOwoVUmVnaXN0ZXJBZ2VudFJlc3BvbnNlEiIKGmhlYXJ0YmVhdF9pbnRlcnZhbF9zZWNvbmRzGAEgASgFIiQKFkRlcmVnaXN0ZXJBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiGQoXRGVyZWdpc3RlckFnZW50UmVzcG9uc2UiEwoRTGlzdEFnZW50c1JlcXVlc3QiPAoSTGlzdEFnZW50c1Jlc3BvbnNlEiYKBmFnZW50cxgBIAMoCzIWLmlpci5yZWdpc3RyeS52MS5BZ2VudCLBAQoGQXBpS2V5EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJbGFzdF9mb3VyGAMgASgJEhAKA3JwbRgEIAEoBUgAiAEBEhAKA3RwbRgFIAEoBUgBiAEBEhIKCmNyZWF0ZWRfYXQYBiABKAMSEgoKcmV2b2tlZF9hdBgHIAEoAxIbCg5tYXhfY29uY3VycmVudBgIIAEoBUgCiAEBQgYKBF9ycG1CBgoEX3RwbUIRCg9fbWF4X2NvbmN1cnJlbnQihwEKE0NyZWF0ZUFwaUtleVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCgNycG0YAiABKAVIAIgBARIQCgN0cG0YAyABKAVIAYgBARIbCg5tYXhfY29uY3VycmVudBgEIAEoBUgCiAEBQgYKBF9ycG1CBgoEX3RwbUIRCg9fbWF4X2NvbmN1cnJlbnQiUAoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USKAoHYXBpX2tleRgBIAEoCzIXLmlpci5yZWdpc3RyeS52MS5BcGlLZXkSDgoGc2VjcmV0GAIgASgJIhQKEkxpc3RBcGlLZXlzUmVxdWVzdCJAChNMaXN0QXBpS2V5c1Jlc3BvbnNlEikKCGFwaV9rZXlzGAEgAygLMhcuaWlyLnJlZ2lzdHJ5LnYxLkFwaUtleSIjChNSZXZva2VBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkiQAoUUmV2b2tlQXBpS2V5UmVzcG9uc2USKAoHYXBpX2tleRgBIAEoCzIXLmlpci5yZWdpc3RyeS52MS5BcGlLZXkyngcKD1JlZ2lzdHJ5U2VydmljZRJPCghHZXRNb2RlbBIgLmlpci5yZWdpc3RyeS52MS5HZXRNb2RlbFJlcXVlc3QaIS5paXIucmVnaXN0cnkudjEuR2V0TW9kZWxSZXNwb25zZRJVCgpMaXN0TW9kZWxzEiIuaWlyLnJlZ2lzdHJ5LnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiMuaWlyLnJlZ2lzdHJ5LnYxLkxpc3RNb2RlbHNSZXNwb25zZRJYCgtVcHNlcnRNb2RlbBIjLmlpci5yZWdpc3RyeS52MS5VcHNlcnRNb2RlbFJlcXVlc3QaJC5paXIucmVnaXN0cnkudjEuVXBzZXJ0TW9kZWxSZXNwb25zZRJYCgtEZWxldGVNb2RlbBIjLmlpci5yZWdpc3RyeS52MS5EZWxldGVNb2RlbFJlcXVlc3QaJC5paXIucmVnaXN0cnkudjEuRGVsZXRlTW9kZWxSZXNwb25zZRJeCg1SZWdpc3RlckFnZW50EiUuaWlyLnJlZ2lzdHJ5LnYxLlJlZ2lzdGVyQWdlbnRSZXF1ZXN0GiYuaWlyLnJlZ2lzdHJ5LnYxLlJlZ2lzdGVyQWdlbnRSZXNwb25zZRJkCg9EZXJlZ2lzdGVyQWdlbnQSJy5paXIucmVnaXN0cnkudjEuRGVyZWdpc3RlckFnZW50UmVxdWVzdBooLmlpci5yZWdpc3RyeS52MS5EZXJlZ2lzdGVyQWdlbnRSZXNwb25zZRJVCgpMaXN0QWdlbnRzEiIuaWlyLnJlZ2lzdHJ5LnYxLkxpc3RBZ2VudHNSZXF1ZXN0GiMuaWlyLnJlZ2lzdHJ5LnYxLkxpc3RBZ2VudHNSZXNwb25zZRJbCgxDcmVhdGVBcGlLZXkSJC5paXIucmVnaXN0cnkudjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBolLmlpci5yZWdpc3RyeS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJYCgtMaXN0QXBpS2V5cxIjLmlpci5yZWdpc3RyeS52MS5MaXN0QXBpS2V5c1JlcXVlc3QaJC5paXIucmVnaXN0cnkudjEuTGlzdEFwaUtleXNSZXNwb25zZRJbCgxSZXZva2VBcGlLZXkSJC5paXIucmVnaXN0cnkudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBolLmlpci5yZWdpc3RyeS52MS5SZXZva2VBcGlLZXlSZXNwb25zZWIGcHJvdG8z", [file_iir_heartbeat_v1_heartbeat]);
+  fileDesc("Ch5paXIvcmVnaXN0cnkvdjEvcmVnaXN0cnkucHJvdG8SD2lpci5yZWdpc3RyeS52MSLjAwoFTW9kZWwSDAoEbmFtZRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRIQCghiYXNlX3VybBgDIAEoCRIWCg51cHN0cmVhbV9tb2RlbBgEIAEoCRITCgthcGlfa2V5X2VudhgFIAEoCRIRCglmYWxsYmFja3MYBiADKAkSFgoOY29udGV4dF9sZW5ndGgYByABKAUSHwoXaW5wdXRfcHJpY2VfcGVyX21pbGxpb24YCCABKAESIAoYb3V0cHV0X3ByaWNlX3Blcl9taWxsaW9uGAkgASgBEg8KB2VuYWJsZWQYCiABKAgSEgoKY3JlYXRlZF9hdBgLIAEoAxISCgp1cGRhdGVkX2F0GAwgASgDEh4KFmFsbG93ZWRfcmVxdWVzdF9maWVsZHMYDSADKAkSFQoNY2FjaGVfc2FtcGxlZBgOIAEoCBIwCgtkZXBsb3ltZW50cxgPIAMoCzIbLmlpci5yZWdpc3RyeS52MS5EZXBsb3ltZW50EhAKCHN0cmF0ZWd5GBAgASgJEhcKD3R0ZnRfdGltZW91dF9tcxgRIAEoBRIUCgxjYXBhYmlsaXRpZXMYEiADKAkSKgoEYXV0bxgTIAEoCzIcLmlpci5yZWdpc3RyeS52MS5BdXRvUm91dGluZyJ7CgpEZXBsb3ltZW50EgwKBG5hbWUYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSFgoOdXBzdHJlYW1fbW9kZWwYAyABKAkSEAoIYmFzZV91cmwYBCABKAkSEwoLYXBpX2tleV9lbnYYBSABKAkSDgoGd2VpZ2h0GAYgASgFImYKC0F1dG9Sb3V0aW5nEhIKCmNhbmRpZGF0ZXMYASADKAkSEwoLY29zdF93ZWlnaHQYAiABKAESFgoObGF0ZW5jeV93ZWlnaHQYAyABKAESFgoOY29zdF90aHJlc2hvbGQYBCABKAEiHwoPR2V0TW9kZWxSZXF1ZXN0EgwKBG5hbWUYASABKAkiOQoQR2V0TW9kZWxSZXNwb25zZRIlCgVtb2RlbBgBIAEoCzIWLmlpci5yZWdpc3RyeS52MS5Nb2RlbCITChFMaXN0TW9kZWxzUmVxdWVzdCI8ChJMaXN0TW9kZWxzUmVzcG9uc2USJgoGbW9kZWxzGAEgAygLMhYuaWlyLnJlZ2lzdHJ5LnYxLk1vZGVsIjsKElVwc2VydE1vZGVsUmVxdWVzdBIlCgVtb2RlbBgBIAEoCzIWLmlpci5yZWdpc3RyeS52MS5Nb2RlbCI8ChNVcHNlcnRNb2RlbFJlc3BvbnNlEiUKBW1vZGVsGAEgASgLMhYuaWlyLnJlZ2lzdHJ5LnYxLk1vZGVsIiIKEkRlbGV0ZU1vZGVsUmVxdWVzdBIMCgRuYW1lGAEgASgJIhUKE0RlbGV0ZU1vZGVsUmVzcG9uc2UibwoISGFyZHdhcmUSEQoJY3B1X2NvcmVzGAEgASgFEhQKDG1lbW9yeV9ieXRlcxgCIAEoAxIQCghncHVfbmFtZRgDIAEoCRIWCg5ncHVfdnJhbV9ieXRlcxgEIAEoAxIQCghwbGF0Zm9ybRgFIAEoCSLIAQoFQWdlbnQSCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIOCgZtb2RlbHMYAyADKAkSKwoIaGFyZHdhcmUYBCABKAsyGS5paXIucmVnaXN0cnkudjEuSGFyZHdhcmUSFQoNcmVnaXN0ZXJlZF9hdBgFIAEoAxIUCgxsYXN0X3NlZW5fYXQYBiABKAMSKQoEbG9hZBgHIAEoCzIbLmlpci5oZWFydGJlYXQudjEuQWdlbnRMb2FkEg0KBXN0YWxlGAggASgIInAKFFJlZ2lzdGVyQWdlbnRSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGbW9kZWxzGAMgAygJEisKCGhhcmR3YXJlGAQgASgLMhkuaWlyLnJlZ2lzdHJ5LnYxLkhhcmR3YXJlIjsKFVJlZ2lzdGVyQWdlbnRSZXNwb25zZRIiChpoZWFydGJlYXRfaW50ZXJ2YWxfc2Vjb25kcxgBIAEoBSIkChZEZXJlZ2lzdGVyQWdlbnRSZXF1ZXN0EgoKAmlkGAEgASgJIhkKF0RlcmVnaXN0ZXJBZ2VudFJlc3BvbnNlIhMKEUxpc3RBZ2VudHNSZXF1ZXN0IjwKEkxpc3RBZ2VudHNSZXNwb25zZRImCgZhZ2VudHMYASADKAsyFi5paXIucmVnaXN0cnkudjEuQWdlbnQiwQEKBkFwaUtleRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhEKCWxhc3RfZm91chgDIAEoCRIQCgNycG0YBCABKAVIAIgBARIQCgN0cG0YBSABKAVIAYgBARISCgpjcmVhdGVkX2F0GAYgASgDEhIKCnJldm9rZWRfYXQYByABKAMSGwoObWF4X2NvbmN1cnJlbnQYCCABKAVIAogBAUIGCgRfcnBtQgYKBF90cG1CEQoPX21heF9jb25jdXJyZW50IocBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoDcnBtGAIgASgFSACIAQESEAoDdHBtGAMgASgFSAGIAQESGwoObWF4X2NvbmN1cnJlbnQYBCABKAVIAogBAUIGCgRfcnBtQgYKBF90cG1CEQoPX21heF9jb25jdXJyZW50IlAKFENyZWF0ZUFwaUtleVJlc3BvbnNlEigKB2FwaV9rZXkYASABKAsyFy5paXIucmVnaXN0cnkudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSIUChJMaXN0QXBpS2V5c1JlcXVlc3QiQAoTTGlzdEFwaUtleXNSZXNwb25zZRIpCghhcGlfa2V5cxgBIAMoCzIXLmlpci5yZWdpc3RyeS52MS5BcGlLZXkiIwoTUmV2b2tlQXBpS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJIkAKFFJldm9rZUFwaUtleVJlc3BvbnNlEigKB2FwaV9rZXkYASABKAsyFy5paXIucmVnaXN0cnkudjEuQXBpS2V5Mp4HCg9SZWdpc3RyeVNlcnZpY2USTwoIR2V0TW9kZWwSIC5paXIucmVnaXN0cnkudjEuR2V0TW9kZWxSZXF1ZXN0GiEuaWlyLnJlZ2lzdHJ5LnYxLkdldE1vZGVsUmVzcG9uc2USVQoKTGlzdE1vZGVscxIiLmlpci5yZWdpc3RyeS52MS5MaXN0TW9kZWxzUmVxdWVzdBojLmlpci5yZWdpc3RyeS52MS5MaXN0TW9kZWxzUmVzcG9uc2USWAoLVXBzZXJ0TW9kZWwSIy5paXIucmVnaXN0cnkudjEuVXBzZXJ0TW9kZWxSZXF1ZXN0GiQuaWlyLnJlZ2lzdHJ5LnYxLlVwc2VydE1vZGVsUmVzcG9uc2USWAoLRGVsZXRlTW9kZWwSIy5paXIucmVnaXN0cnkudjEuRGVsZXRlTW9kZWxSZXF1ZXN0GiQuaWlyLnJlZ2lzdHJ5LnYxLkRlbGV0ZU1vZGVsUmVzcG9uc2USXgoNUmVnaXN0ZXJBZ2VudBIlLmlpci5yZWdpc3RyeS52MS5SZWdpc3RlckFnZW50UmVxdWVzdBomLmlpci5yZWdpc3RyeS52MS5SZWdpc3RlckFnZW50UmVzcG9uc2USZAoPRGVyZWdpc3RlckFnZW50EicuaWlyLnJlZ2lzdHJ5LnYxLkRlcmVnaXN0ZXJBZ2VudFJlcXVlc3QaKC5paXIucmVnaXN0cnkudjEuRGVyZWdpc3RlckFnZW50UmVzcG9uc2USVQoKTGlzdEFnZW50cxIiLmlpci5yZWdpc3RyeS52MS5MaXN0QWdlbnRzUmVxdWVzdBojLmlpci5yZWdpc3RyeS52MS5MaXN0QWdlbnRzUmVzcG9uc2USWwoMQ3JlYXRlQXBpS2V5EiQuaWlyLnJlZ2lzdHJ5LnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaJS5paXIucmVnaXN0cnkudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USWAoLTGlzdEFwaUtleXMSIy5paXIucmVnaXN0cnkudjEuTGlzdEFwaUtleXNSZXF1ZXN0GiQuaWlyLnJlZ2lzdHJ5LnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USWwoMUmV2b2tlQXBpS2V5EiQuaWlyLnJlZ2lzdHJ5LnYxLlJldm9rZUFwaUtleVJlcXVlc3QaJS5paXIucmVnaXN0cnkudjEuUmV2b2tlQXBpS2V5UmVzcG9uc2ViBnByb3RvMw", [file_iir_heartbeat_v1_heartbeat]);
 
 /**
  * Model is one entry of the registry. It names the environment variable that holds the provider
@@ -101,6 +101,46 @@ export type Model = Message<"iir.registry.v1.Model"> & {
    * @generated from field: bool cache_sampled = 14;
    */
   cacheSampled: boolean;
+
+  /**
+   * Where the model is served. Empty: the fields above (provider, base_url, upstream_model,
+   * api_key_env) are its one deployment. Listed: these replace them, chosen by strategy.
+   *
+   * @generated from field: repeated iir.registry.v1.Deployment deployments = 15;
+   */
+  deployments: Deployment[];
+
+  /**
+   * How a deployment is chosen: "ordered" (the default: the first whose breaker admits it, then the
+   * next), "weighted" (at random by weight), "least-busy" (fewest requests in flight and queued),
+   * "lowest-latency" (lowest moving average of time to the first token).
+   *
+   * @generated from field: string strategy = 16;
+   */
+  strategy: string;
+
+  /**
+   * Longest wait for the first token of an answer, in milliseconds, before the next deployment or
+   * fallback is tried; 0: the router's IIR_TTFT_TIMEOUT.
+   *
+   * @generated from field: int32 ttft_timeout_ms = 17;
+   */
+  ttftTimeoutMs: number;
+
+  /**
+   * What the model can do, for `auto` routing's hard filters: "tools", "images", "json_schema",
+   * "reasoning". A request needing one goes only to models that list it.
+   *
+   * @generated from field: repeated string capabilities = 18;
+   */
+  capabilities: string[];
+
+  /**
+   * Set on a router entry (provider "auto"): `model: "<name>"` picks one of its candidates per request.
+   *
+   * @generated from field: iir.registry.v1.AutoRouting auto = 19;
+   */
+  auto?: AutoRouting | undefined;
 };
 
 /**
@@ -109,6 +149,97 @@ export type Model = Message<"iir.registry.v1.Model"> & {
  */
 export const ModelSchema: GenMessage<Model> = /*@__PURE__*/
   messageDesc(file_iir_registry_v1_registry, 0);
+
+/**
+ * One place a model is served: a provider's model at a base URL with a key, or IIR agents
+ * (provider "local"). Fields left empty are taken from the provider's configuration.
+ *
+ * @generated from message iir.registry.v1.Deployment
+ */
+export type Deployment = Message<"iir.registry.v1.Deployment"> & {
+  /**
+   * A label for logs, metrics and x-iir-route; default "<provider>/<upstream_model>".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string provider = 2;
+   */
+  provider: string;
+
+  /**
+   * @generated from field: string upstream_model = 3;
+   */
+  upstreamModel: string;
+
+  /**
+   * @generated from field: string base_url = 4;
+   */
+  baseUrl: string;
+
+  /**
+   * The environment variable (EXTERNAL_*) holding the key; never the key itself.
+   *
+   * @generated from field: string api_key_env = 5;
+   */
+  apiKeyEnv: string;
+
+  /**
+   * Share of traffic under the "weighted" strategy; 0 counts as 1.
+   *
+   * @generated from field: int32 weight = 6;
+   */
+  weight: number;
+};
+
+/**
+ * Describes the message iir.registry.v1.Deployment.
+ * Use `create(DeploymentSchema)` to create a new message.
+ */
+export const DeploymentSchema: GenMessage<Deployment> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 1);
+
+/**
+ * A router entry's settings: which registry models it picks from and how it weighs them.
+ *
+ * @generated from message iir.registry.v1.AutoRouting
+ */
+export type AutoRouting = Message<"iir.registry.v1.AutoRouting"> & {
+  /**
+   * Registry model names to choose from; empty: every enabled model with prices or agents.
+   *
+   * @generated from field: repeated string candidates = 1;
+   */
+  candidates: string[];
+
+  /**
+   * Weights of the score parts; 0: the router's ROUTER_COST_WEIGHT / ROUTER_LATENCY_WEIGHT.
+   *
+   * @generated from field: double cost_weight = 2;
+   */
+  costWeight: number;
+
+  /**
+   * @generated from field: double latency_weight = 3;
+   */
+  latencyWeight: number;
+
+  /**
+   * Estimated cost (USD) of a request above which it goes to a local model; 0: ROUTER_COST_THRESHOLD.
+   *
+   * @generated from field: double cost_threshold = 4;
+   */
+  costThreshold: number;
+};
+
+/**
+ * Describes the message iir.registry.v1.AutoRouting.
+ * Use `create(AutoRoutingSchema)` to create a new message.
+ */
+export const AutoRoutingSchema: GenMessage<AutoRouting> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 2);
 
 /**
  * @generated from message iir.registry.v1.GetModelRequest
@@ -125,7 +256,7 @@ export type GetModelRequest = Message<"iir.registry.v1.GetModelRequest"> & {
  * Use `create(GetModelRequestSchema)` to create a new message.
  */
 export const GetModelRequestSchema: GenMessage<GetModelRequest> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 1);
+  messageDesc(file_iir_registry_v1_registry, 3);
 
 /**
  * @generated from message iir.registry.v1.GetModelResponse
@@ -142,7 +273,7 @@ export type GetModelResponse = Message<"iir.registry.v1.GetModelResponse"> & {
  * Use `create(GetModelResponseSchema)` to create a new message.
  */
 export const GetModelResponseSchema: GenMessage<GetModelResponse> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 2);
+  messageDesc(file_iir_registry_v1_registry, 4);
 
 /**
  * @generated from message iir.registry.v1.ListModelsRequest
@@ -155,7 +286,7 @@ export type ListModelsRequest = Message<"iir.registry.v1.ListModelsRequest"> & {
  * Use `create(ListModelsRequestSchema)` to create a new message.
  */
 export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 3);
+  messageDesc(file_iir_registry_v1_registry, 5);
 
 /**
  * @generated from message iir.registry.v1.ListModelsResponse
@@ -172,7 +303,7 @@ export type ListModelsResponse = Message<"iir.registry.v1.ListModelsResponse"> &
  * Use `create(ListModelsResponseSchema)` to create a new message.
  */
 export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 4);
+  messageDesc(file_iir_registry_v1_registry, 6);
 
 /**
  * @generated from message iir.registry.v1.UpsertModelRequest
@@ -189,7 +320,7 @@ export type UpsertModelRequest = Message<"iir.registry.v1.UpsertModelRequest"> &
  * Use `create(UpsertModelRequestSchema)` to create a new message.
  */
 export const UpsertModelRequestSchema: GenMessage<UpsertModelRequest> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 5);
+  messageDesc(file_iir_registry_v1_registry, 7);
 
 /**
  * @generated from message iir.registry.v1.UpsertModelResponse
@@ -206,7 +337,7 @@ export type UpsertModelResponse = Message<"iir.registry.v1.UpsertModelResponse">
  * Use `create(UpsertModelResponseSchema)` to create a new message.
  */
 export const UpsertModelResponseSchema: GenMessage<UpsertModelResponse> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 6);
+  messageDesc(file_iir_registry_v1_registry, 8);
 
 /**
  * @generated from message iir.registry.v1.DeleteModelRequest
@@ -223,7 +354,7 @@ export type DeleteModelRequest = Message<"iir.registry.v1.DeleteModelRequest"> &
  * Use `create(DeleteModelRequestSchema)` to create a new message.
  */
 export const DeleteModelRequestSchema: GenMessage<DeleteModelRequest> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 7);
+  messageDesc(file_iir_registry_v1_registry, 9);
 
 /**
  * @generated from message iir.registry.v1.DeleteModelResponse
@@ -236,7 +367,7 @@ export type DeleteModelResponse = Message<"iir.registry.v1.DeleteModelResponse">
  * Use `create(DeleteModelResponseSchema)` to create a new message.
  */
 export const DeleteModelResponseSchema: GenMessage<DeleteModelResponse> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 8);
+  messageDesc(file_iir_registry_v1_registry, 10);
 
 /**
  * @generated from message iir.registry.v1.Hardware
@@ -273,7 +404,7 @@ export type Hardware = Message<"iir.registry.v1.Hardware"> & {
  * Use `create(HardwareSchema)` to create a new message.
  */
 export const HardwareSchema: GenMessage<Hardware> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 9);
+  messageDesc(file_iir_registry_v1_registry, 11);
 
 /**
  * @generated from message iir.registry.v1.Agent
@@ -329,7 +460,7 @@ export type Agent = Message<"iir.registry.v1.Agent"> & {
  * Use `create(AgentSchema)` to create a new message.
  */
 export const AgentSchema: GenMessage<Agent> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 10);
+  messageDesc(file_iir_registry_v1_registry, 12);
 
 /**
  * @generated from message iir.registry.v1.RegisterAgentRequest
@@ -361,7 +492,7 @@ export type RegisterAgentRequest = Message<"iir.registry.v1.RegisterAgentRequest
  * Use `create(RegisterAgentRequestSchema)` to create a new message.
  */
 export const RegisterAgentRequestSchema: GenMessage<RegisterAgentRequest> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 11);
+  messageDesc(file_iir_registry_v1_registry, 13);
 
 /**
  * @generated from message iir.registry.v1.RegisterAgentResponse
@@ -380,7 +511,7 @@ export type RegisterAgentResponse = Message<"iir.registry.v1.RegisterAgentRespon
  * Use `create(RegisterAgentResponseSchema)` to create a new message.
  */
 export const RegisterAgentResponseSchema: GenMessage<RegisterAgentResponse> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 12);
+  messageDesc(file_iir_registry_v1_registry, 14);
 
 /**
  * @generated from message iir.registry.v1.DeregisterAgentRequest
@@ -397,7 +528,7 @@ export type DeregisterAgentRequest = Message<"iir.registry.v1.DeregisterAgentReq
  * Use `create(DeregisterAgentRequestSchema)` to create a new message.
  */
 export const DeregisterAgentRequestSchema: GenMessage<DeregisterAgentRequest> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 13);
+  messageDesc(file_iir_registry_v1_registry, 15);
 
 /**
  * @generated from message iir.registry.v1.DeregisterAgentResponse
@@ -410,7 +541,7 @@ export type DeregisterAgentResponse = Message<"iir.registry.v1.DeregisterAgentRe
  * Use `create(DeregisterAgentResponseSchema)` to create a new message.
  */
 export const DeregisterAgentResponseSchema: GenMessage<DeregisterAgentResponse> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 14);
+  messageDesc(file_iir_registry_v1_registry, 16);
 
 /**
  * @generated from message iir.registry.v1.ListAgentsRequest
@@ -423,7 +554,7 @@ export type ListAgentsRequest = Message<"iir.registry.v1.ListAgentsRequest"> & {
  * Use `create(ListAgentsRequestSchema)` to create a new message.
  */
 export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 15);
+  messageDesc(file_iir_registry_v1_registry, 17);
 
 /**
  * @generated from message iir.registry.v1.ListAgentsResponse
@@ -440,7 +571,7 @@ export type ListAgentsResponse = Message<"iir.registry.v1.ListAgentsResponse"> &
  * Use `create(ListAgentsResponseSchema)` to create a new message.
  */
 export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 16);
+  messageDesc(file_iir_registry_v1_registry, 18);
 
 /**
  * ApiKey is a stored API key: everything but the key itself, which is never stored.
@@ -507,7 +638,7 @@ export type ApiKey = Message<"iir.registry.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 17);
+  messageDesc(file_iir_registry_v1_registry, 19);
 
 /**
  * @generated from message iir.registry.v1.CreateApiKeyRequest
@@ -539,7 +670,7 @@ export type CreateApiKeyRequest = Message<"iir.registry.v1.CreateApiKeyRequest">
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 18);
+  messageDesc(file_iir_registry_v1_registry, 20);
 
 /**
  * @generated from message iir.registry.v1.CreateApiKeyResponse
@@ -563,7 +694,7 @@ export type CreateApiKeyResponse = Message<"iir.registry.v1.CreateApiKeyResponse
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 19);
+  messageDesc(file_iir_registry_v1_registry, 21);
 
 /**
  * @generated from message iir.registry.v1.ListApiKeysRequest
@@ -576,7 +707,7 @@ export type ListApiKeysRequest = Message<"iir.registry.v1.ListApiKeysRequest"> &
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 20);
+  messageDesc(file_iir_registry_v1_registry, 22);
 
 /**
  * @generated from message iir.registry.v1.ListApiKeysResponse
@@ -593,7 +724,7 @@ export type ListApiKeysResponse = Message<"iir.registry.v1.ListApiKeysResponse">
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 21);
+  messageDesc(file_iir_registry_v1_registry, 23);
 
 /**
  * @generated from message iir.registry.v1.RevokeApiKeyRequest
@@ -610,7 +741,7 @@ export type RevokeApiKeyRequest = Message<"iir.registry.v1.RevokeApiKeyRequest">
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 22);
+  messageDesc(file_iir_registry_v1_registry, 24);
 
 /**
  * @generated from message iir.registry.v1.RevokeApiKeyResponse
@@ -627,7 +758,7 @@ export type RevokeApiKeyResponse = Message<"iir.registry.v1.RevokeApiKeyResponse
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 23);
+  messageDesc(file_iir_registry_v1_registry, 25);
 
 /**
  * RegistryService manages the models the router knows, the agents that serve them, and the API

@@ -52,7 +52,7 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
       validateChatParams(request.params);
       const params = request.params;
       return cached.chat(params, context, () => {
-        const candidates = resolveFor(deps, params.model, context);
+        const candidates = resolveFor(deps, params, context);
         if (candidates.length === 1) return answer(candidates[0]!, params, context);
         return attemptInOrder(candidates, context, (candidate) => answer(candidate, params, context));
       });
@@ -69,7 +69,7 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
       validateEmbedRequest(request);
       return cachedEmbed.embed(request, context, () => {
         // Not instrumented like chat attempts: the instrumented adapter has chat and chatStream only.
-        const resolved = deps.resolver.resolve(request.model, context.requestHeader);
+        const resolved = deps.resolver.resolve(request.model, context.requestHeader, { context });
         const candidates = deps.breakers === undefined ? resolved : deps.breakers.guard(resolved, context.signal);
         return attemptInOrder(candidates, context, (candidate) => embedWith(candidate, request, context));
       });
@@ -79,7 +79,7 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
       const params = request.params;
       // The model's first candidate counts: its tokenizer is the one the answer would use. Not
       // instrumented like chat attempts (the instrumented adapter has chat and chatStream only).
-      const candidate = deps.resolver.resolve(params.model, context.requestHeader)[0];
+      const candidate = deps.resolver.resolve(params.model, context.requestHeader, { params, context })[0];
       if (candidate === undefined) throw new ConnectError(`The model '${params.model}' does not exist or you do not have access to it.`, Code.NotFound);
       if (candidate.adapter.countTokens === undefined) {
         throw new ConnectError(`counting tokens is not supported for '${params.model}': its backend (${candidate.target.backend}) cannot count them`, Code.Unimplemented);
@@ -120,7 +120,7 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
 
 /** Streams from the first candidate that starts; later ones only while nothing reached the client. */
 function streamFromCandidates(deps: InferenceServiceDeps, params: ChatParams, context: HandlerContext): AsyncIterable<ChatStreamResponse> {
-  const candidates = resolveFor(deps, params.model, context);
+  const candidates = resolveFor(deps, params, context);
   if (candidates.length !== 1) return streamWithFallbacks(candidates, params, context);
   const candidate = candidates[0]!;
   const parts = candidate.adapter.chatStream(params, candidate.target, context.signal);
@@ -146,8 +146,8 @@ async function* streamWithFallbacks(candidates: readonly RouteCandidate[], param
   }
 }
 
-function resolveFor(deps: InferenceServiceDeps, model: string, context: HandlerContext): RouteCandidate[] {
-  const candidates = deps.resolver.resolve(model, context.requestHeader);
+function resolveFor(deps: InferenceServiceDeps, params: ChatParams, context: HandlerContext): RouteCandidate[] {
+  const candidates = deps.resolver.resolve(params.model, context.requestHeader, { params, context });
   const instrumented = deps.instrument === undefined ? candidates : deps.instrument(candidates, context);
   // Outside the instrumentation: a backend skipped by its breaker is no attempt, no span, no backend error.
   return deps.breakers === undefined ? instrumented : deps.breakers.guard(instrumented, context.signal);

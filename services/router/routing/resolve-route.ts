@@ -1,4 +1,5 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import type { ChatParams } from "../../../gen/iir/inference/v1/inference_pb.js";
 import type { Model } from "../../../gen/iir/registry/v1/registry_pb.js";
 import type { ProviderConfig } from "../../common/config.js";
 import type { ChatAdapter, ChatTarget } from "../adapters/adapter.js";
@@ -34,13 +35,24 @@ export const agentProvider = "local";
 /** Provider type of llm-d (LLMD_ENDPOINT), whose scheduler reads headers a client may send. */
 const llmdProvider = "llm-d";
 
+/**
+ * The call a route is resolved for, when there is one: what routing decorators (auto routing, prefix
+ * affinity) read of the request, and where they say what they chose.
+ */
+export interface RouteCall {
+  /** The chat request; absent for embeddings. */
+  readonly params?: ChatParams;
+  /** The RPC's context: its response headers (`x-iir-route`) and values (the server span). */
+  readonly context?: HandlerContext;
+}
+
 /** Turns a requested model name into the ordered list of candidates to try. */
 export interface RouteResolver {
   /**
    * `requestHeaders`: the call's request headers, for what a backend may be told of the client's
    * request (llm-d's scheduling headers, to llm-d targets only); absent: nothing is passed on.
    */
-  resolve(model: string, requestHeaders?: Headers): RouteCandidate[];
+  resolve(model: string, requestHeaders?: Headers, call?: RouteCall): RouteCandidate[];
 }
 
 /**

@@ -3,6 +3,8 @@ import { ConfigError, loadConfig, type Config } from "../services/common/config.
 import { ModelFileError } from "../services/agent/model-file/validate-gguf.js";
 import { serveAgent, serveAll, serveFacade, serveRouter } from "./commands/serve.js";
 import { withRegistry } from "./commands/with-registry.js";
+import { runRouteCommand } from "./commands/route.js";
+import { runRecommendCommand } from "./commands/models-recommend.js";
 
 const usage = `usage: iir <command> [options]
 
@@ -13,8 +15,10 @@ commands:
   agent [--router URL]     a local GGUF model (IIR_AGENT_MODEL) joining a router
   migrate                  run registry migrations
   models list|add|update|rm  manage registry models (iir models --help)
+  models recommend|load    model files that fit each agent; load one (a running router)
   seed FILE                load models from a YAML or JSON file
   keys create|list|revoke  manage facade API keys (iir keys --help)
+  route explain '<json>'   which model "auto" would choose for a chat request, and why
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -32,11 +36,17 @@ async function main(argv: string[]): Promise<void> {
       const { values } = parseArgs({ args, options: { router: { type: "string" } } });
       return serveAgent(readConfig(values.router ? { ROUTER_URL: values.router } : {}));
     }
-    case "migrate":
     case "models":
+      if (args[0] === "recommend" || args[0] === "load") {
+        return runRecommendCommand(args, readConfig(), { log: (line) => process.stdout.write(`${line}\n`) });
+      }
+      return withRegistry(readConfig(), command, args);
+    case "migrate":
     case "seed":
     case "keys":
       return withRegistry(readConfig(), command, args);
+    case "route":
+      return runRouteCommand(args, readConfig(), { log: (line) => process.stdout.write(`${line}\n`) }, readStandardInput);
     case undefined:
     case "help":
     case "--help":
@@ -46,6 +56,12 @@ async function main(argv: string[]): Promise<void> {
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
+}
+
+async function readStandardInput(): Promise<string> {
+  let text = "";
+  for await (const chunk of process.stdin) text += String(chunk);
+  return text;
 }
 
 /** A command line the CLI cannot act on; exit code 2. */

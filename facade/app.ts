@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Client } from "@connectrpc/connect";
 import type { InferenceService } from "../gen/iir/inference/v1/inference_pb.js";
+import type { RegistryService } from "../gen/iir/registry/v1/registry_pb.js";
 import { errorAnswerFromUnknown, OpenAIHttpError, sendErrorAnswer } from "./errors.js";
 import { resolveRequestId } from "./request-id.js";
 import { requestLogEntry, type RequestLogEntry, type RequestOutcome } from "./request-log.js";
@@ -11,6 +12,7 @@ import { createCompletionsHandler } from "./routes/completions.js";
 import { createEmbeddingsHandler } from "./routes/embeddings.js";
 import { createCorsPolicy, type CorsOrigins } from "./cors.js";
 import { createModelRoutes } from "./routes/models.js";
+import { createRegistryRoutes } from "./routes/registry.js";
 import type { RouterChat } from "./router-chat.js";
 import { sendJson } from "./send-json.js";
 import type { RequestObserver } from "./telemetry/request-observer.js";
@@ -25,6 +27,8 @@ export interface FacadeDeps {
   /** The same service's Chat and ChatStream, called on its transport directly (the hot path). */
   readonly router: RouterChat;
   readonly maxBodyBytes: number;
+  /** The router's RegistryService, for the admin routes under /v1/registry; absent: no such routes. */
+  readonly registry?: Client<typeof RegistryService>;
   /** Whether the router answers its health check. */
   readonly checkReady: () => Promise<boolean>;
   readonly log: (entry: RequestLogEntry) => void;
@@ -124,6 +128,11 @@ export function createFacadeApp(deps: FacadeDeps): express.Express {
   const models = createModelRoutes(deps.inference);
   app.get("/v1/models", models.list);
   app.get("/v1/models/*id", models.get);
+  if (deps.registry !== undefined) {
+    const registry = createRegistryRoutes(deps.registry);
+    app.post("/v1/registry/refresh", registry.refresh);
+    app.get("/v1/registry/status", registry.status);
+  }
   app.use((request: Request, _response: Response, next: NextFunction) => {
     next(new OpenAIHttpError(404, `Invalid URL (${request.method} ${request.path})`, "invalid_request_error"));
   });

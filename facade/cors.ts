@@ -19,7 +19,7 @@ export type CorsOrigins = "*" | readonly string[];
 
 const allowedMethods = "GET, POST, OPTIONS";
 // Headers browsers may read from an answer besides the CORS-safelisted ones.
-const exposedHeaders = "x-request-id, x-iir-backend, x-iir-cache, retry-after";
+const exposedHeaders = "x-request-id, x-iir-backend, x-iir-cache, x-iir-route, retry-after";
 // Headers allowed when a preflight names none: what OpenAI and Anthropic SDKs send.
 const defaultAllowedHeaders = "authorization, content-type, x-api-key, anthropic-version, anthropic-beta, x-request-id, openai-organization, openai-project";
 const maxAgeSeconds = "600";

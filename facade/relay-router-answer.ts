@@ -9,7 +9,13 @@ import type { Response } from "express";
 /** Response header the router sets to say what its cache did (hit, miss, bypass). */
 export const cacheHeader = "iir-cache";
 
-/** Reads the router's response headers into the request's facts, and passes the cache result on as `x-iir-cache`. */
+/** Response header the router sets when `auto` chose the model: which, and why (no URL, no key). */
+export const routeHeader = "x-iir-route";
+
+/**
+ * Reads the router's response headers into the request's facts, and passes the cache result on as
+ * `x-iir-cache` and `auto`'s choice as `x-iir-route`.
+ */
 export function readAnswerHeaders(received: Headers, response: Response): void {
   const facts = response.locals.facts as RequestFacts;
   readRouterMetadata(facts, received, response);
@@ -18,6 +24,13 @@ export function readAnswerHeaders(received: Headers, response: Response): void {
     facts.cache = cache;
     response.setHeader("x-iir-cache", cache);
   }
+  const route = received.get(routeHeader);
+  if (route !== null && isRouteValue(route)) response.setHeader(routeHeader, route);
+}
+
+// Model names and reasons make it longer than request ids; still printable ASCII only, and bounded.
+function isRouteValue(value: string): boolean {
+  return value.length <= 1024 && /^[\x20-\x7e]*$/.test(value);
 }
 
 /** What {@link answerRouterChat} needs from its route. */

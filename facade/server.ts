@@ -3,6 +3,7 @@ import type net from "node:net";
 import { createClient, type Transport } from "@connectrpc/connect";
 import { HealthCheckResponse_ServingStatus, Health } from "../gen/grpc/health/v1/health_pb.js";
 import { InferenceService } from "../gen/iir/inference/v1/inference_pb.js";
+import { RegistryService } from "../gen/iir/registry/v1/registry_pb.js";
 import type { Config } from "../services/common/config.js";
 import type { Logger } from "../services/common/logger.js";
 import { createTelemetry, type Telemetry } from "../services/common/telemetry/telemetry.js";
@@ -30,6 +31,7 @@ export async function startFacade(options: { config: Config; transport: Transpor
   const health = createClient(Health, transport);
   const handler = createFacadeHandler({
     inference: createClient(InferenceService, transport),
+    registry: createClient(RegistryService, transport),
     router: createRouterChat(transport),
     maxBodyBytes: config.maxBodyBytes,
     observer: createRequestObserver({ metrics: createFacadeMetrics(telemetry.metrics.prebound("iir.facade")), tracing: telemetry.tracing }),

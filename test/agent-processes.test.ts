@@ -1,39 +1,19 @@
 import fs from "node:fs";
 import path from "node:path";
-import test, { type ExecutionContext } from "ava";
+import test from "ava";
 import OpenAI from "openai";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { RegistryService } from "../gen/iir/registry/v1/registry_pb.js";
 import { encodeGguf } from "../services/agent/model-file/gguf-writer.js";
 import { createTinyModelSpec } from "../services/agent/model-file/tiny-model.js";
-import { tinyModel } from "./support/agent-fixtures.js";
-import { spawnIir, type IirProcess } from "./support/iir-process.js";
+import { startAgentProcess } from "./support/gateway-process.js";
+import { spawnIir } from "./support/iir-process.js";
 import { freePort, stopOnTeardown, temporaryDirectory } from "./support/process-fixtures.js";
 
 // Agents as separate processes, as users run them: joining, dying, arriving early, bad model files.
 
 const model = "local/iir-tiny";
-
-
-
-
-async function agentProcess(t: ExecutionContext, routerPort: number, id: string, env: Record<string, string> = {}): Promise<IirProcess> {
-  const agent = stopOnTeardown(
-    t,
-    spawnIir(["agent", "--router", `http://127.0.0.1:${routerPort}`], {
-      IIR_HOST: "127.0.0.1",
-      IIR_AGENT_PORT: String(await freePort()),
-      IIR_AGENT_MODEL: await tinyModel(),
-      IIR_AGENT_ID: id,
-      IIR_AGENT_THREADS: "1",
-      IIR_AGENT_GPU: "false",
-      HEARTBEAT_INTERVAL: "1",
-      ...env,
-    }),
-  );
-  return agent;
-}
 
 test("npm start's default: iir all writes the tiny model, starts an agent, and streams from local/iir-tiny", async (t) => {
   const directory = temporaryDirectory(t);
@@ -80,7 +60,7 @@ test("agents join by themselves; one killed mid-stream gives an error event, goe
     }),
   );
   await iir.waitForLog("iir started");
-  const agents = { alpha: await agentProcess(t, routerPort, "alpha"), beta: await agentProcess(t, routerPort, "beta") };
+  const agents = { alpha: await startAgentProcess(t, routerPort, "alpha"), beta: await startAgentProcess(t, routerPort, "beta") };
   await Promise.all([agents.alpha.waitForLog("agent registered"), agents.beta.waitForLog("agent registered")]);
   const client = new OpenAI({ baseURL: `http://127.0.0.1:${facadePort}/v1`, apiKey: "unused", maxRetries: 0 });
   t.true((await client.models.list()).data.some((entry) => entry.id === model));
@@ -121,7 +101,7 @@ test("agents join by themselves; one killed mid-stream gives an error event, goe
 test("an agent started before its router retries until the router is up, and registers again after the router restarts", async (t) => {
   const directory = temporaryDirectory(t);
   const routerPort = await freePort();
-  const agent = await agentProcess(t, routerPort, "early-bird");
+  const agent = await startAgentProcess(t, routerPort, "early-bird");
   await agent.waitForLog("agent registration failed; retrying");
   const routerEnv = { IIR_HOST: "127.0.0.1", IIR_ROUTER_PORT: String(routerPort), HEARTBEAT_INTERVAL: "1" };
   const router = stopOnTeardown(t, spawnIir(["router"], { ...routerEnv, SQLITE_DB_PATH: path.join(directory, "first.db") }));

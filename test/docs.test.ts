@@ -161,7 +161,7 @@ test("the Go example's buf template generates the packages main.go imports, with
     .filter((name) => name.startsWith("protoc-gen-connect-go.") && name.endsWith(".request"))
     .map((name) => fromBinary(CodeGeneratorRequestSchema, fs.readFileSync(path.join(directory, name))));
   const generated = requests.flatMap((request) => request.fileToGenerate).sort();
-  t.deepEqual(generated, ["iir/heartbeat/v1/heartbeat.proto", "iir/inference/v1/inference.proto", "iir/registry/v1/registry.proto"], "IIR's own protos only");
+  t.deepEqual(generated, ["iir/agent/v1/agent_control.proto", "iir/heartbeat/v1/heartbeat.proto", "iir/inference/v1/inference.proto", "iir/registry/v1/registry.proto"], "IIR's own protos only");
   const inference = requests.flatMap((request) => request.protoFile).find((file) => file.name === "iir/inference/v1/inference.proto");
   const goPackage = inference?.options?.goPackage ?? "";
   t.is(goPackage, "example.com/iir-go-client/gen/iir/inference/v1;inferencev1");

@@ -1,20 +1,22 @@
 import { readFile } from "node:fs/promises";
-import { create } from "@bufbuild/protobuf";
+import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import type { Kysely } from "kysely";
 import { parse } from "yaml";
-import { ModelSchema, type Model } from "../../gen/iir/registry/v1/registry_pb.js";
+import { AutoRoutingSchema, DeploymentSchema, ModelSchema, type AutoRouting, type Deployment, type Model } from "../../gen/iir/registry/v1/registry_pb.js";
 import { getModel, upsertModel, validateModel } from "../../services/router/registry/models.repository.js";
 import type { Database } from "../../services/router/registry/schema.js";
 import type { CommandOutput } from "./models.js";
 import { modelsUsage, parseCommandArgs, requireOnePositional } from "./models-usage.js";
 
-const stringFields = ["name", "provider", "base_url", "upstream_model", "api_key_env"] as const;
-const numberFields = ["context_length", "input_price_per_million", "output_price_per_million"] as const;
+const stringFields = ["name", "provider", "base_url", "upstream_model", "api_key_env", "strategy"] as const;
+const numberFields = ["context_length", "input_price_per_million", "output_price_per_million", "ttft_timeout_ms"] as const;
 // Timestamps are accepted so that `iir models list --json` output seeds as is; the registry sets its own.
 const ignoredFields = ["created_at", "updated_at"] as const;
-const listFields = ["fallbacks", "allowed_request_fields"] as const;
+const listFields = ["fallbacks", "allowed_request_fields", "capabilities"] as const;
 const booleanFields = ["enabled", "cache_sampled"] as const;
-const knownFields = new Set<string>([...stringFields, ...numberFields, ...listFields, ...booleanFields, ...ignoredFields]);
+const objectFields = ["deployments", "auto"] as const;
+const knownFields = new Set<string>([...stringFields, ...numberFields, ...listFields, ...booleanFields, ...objectFields, ...ignoredFields]);
+const deploymentFields = ["name", "provider", "upstream_model", "base_url", "api_key_env", "weight"] as const;
 
 /**
  * `iir seed FILE`: upserts every model of a YAML or JSON file `{ models: [...] }` in one transaction.
@@ -107,6 +109,8 @@ function entryToModel(entry: unknown, where: string, problems: string[]): Model 
     baseUrl: text("base_url"),
     upstreamModel: text("upstream_model"),
     apiKeyEnv: text("api_key_env"),
+    strategy: text("strategy"),
+    ttftTimeoutMs: number("ttft_timeout_ms"),
     contextLength: number("context_length"),
     inputPricePerMillion: number("input_price_per_million"),
     outputPricePerMillion: number("output_price_per_million"),
@@ -125,6 +129,9 @@ function entryToModel(entry: unknown, where: string, problems: string[]): Model 
   };
   model.fallbacks = list("fallbacks", "a list of model names");
   model.allowedRequestFields = list("allowed_request_fields", "a list of request field names");
+  model.capabilities = list("capabilities", "a list of capabilities (tools, images, json_schema, reasoning)");
+  model.deployments = seedDeployments(entry["deployments"], `${where}.deployments`, () => mistyped.add("deployments"), problems);
+  model.auto = seedAuto(entry["auto"], `${where}.auto`, () => mistyped.add("auto"), problems);
   model.enabled = flag("enabled", true);
   model.cacheSampled = flag("cache_sampled", false);
   // The registry's own rules ("base_url must be…") add what the types did not already say.
@@ -132,6 +139,47 @@ function entryToModel(entry: unknown, where: string, problems: string[]): Model 
     if (!mistyped.has(/^[a-z_]+/.exec(problem)?.[0] ?? "")) problems.push(`${where}.${problem}`);
   }
   return model;
+}
+
+/** `deployments:` — a list of `{provider, upstream_model, base_url, api_key_env, weight, name}`. */
+function seedDeployments(value: unknown, where: string, mistyped: () => void, problems: string[]): Deployment[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) {
+    mistyped();
+    problems.push(`${where} must be a list of deployments ({provider, upstream_model, base_url, api_key_env, weight, name}), got ${JSON.stringify(value)}`);
+    return [];
+  }
+  return value.map((item: unknown, index) => {
+    const at = `${where}[${index}]`;
+    if (!isRecord(item)) {
+      problems.push(`${at} must be an object with at least provider`);
+      return create(DeploymentSchema);
+    }
+    for (const key of Object.keys(item)) {
+      if (!(deploymentFields as readonly string[]).includes(key)) problems.push(`${at}.${key} is not a known field (known: ${deploymentFields.join(", ")})`);
+    }
+    const known = Object.fromEntries(Object.entries(item).filter(([key]) => (deploymentFields as readonly string[]).includes(key)));
+    try {
+      return fromJson(DeploymentSchema, known as JsonValue);
+    } catch (error) {
+      mistyped();
+      problems.push(`${at}: ${error instanceof Error ? error.message : String(error)}`);
+      return create(DeploymentSchema);
+    }
+  });
+}
+
+/** `auto:` — an `auto` router's settings (candidates, cost_weight, latency_weight, cost_threshold). */
+function seedAuto(value: unknown, where: string, mistyped: () => void, problems: string[]): AutoRouting | undefined {
+  if (value === undefined || value === null) return undefined;
+  try {
+    if (!isRecord(value)) throw new Error("must be an object (candidates, cost_weight, latency_weight, cost_threshold)");
+    return fromJson(AutoRoutingSchema, value as JsonValue);
+  } catch (error) {
+    mistyped();
+    problems.push(`${where}: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

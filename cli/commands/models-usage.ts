@@ -16,6 +16,7 @@ export class UsageError extends Error {
 /** Help for `iir models`, `iir seed` and `iir migrate`. */
 export const modelsUsage = `usage:
   iir models list [--json]
+  iir models show NAME [--json]        every field, deployments one a line
   iir models add NAME --provider P [flags]
   iir models update NAME [flags]       only the flags given change
   iir models rm NAME
@@ -39,7 +40,18 @@ flags:
                         Without it those fields are dropped. (update) the list given replaces the
                         stored one; --allow-request-field '' clears it
   --cache-sampled       cache answers to sampling requests too (temperature above 0 without a seed)
-  --no-cache-sampled    (update) cache only answers to requests that do not sample`;
+  --no-cache-sampled    (update) cache only answers to requests that do not sample
+  --deployment provider=P,model=M,base-url=URL,key-env=VAR,weight=N,name=LABEL
+                        one place the model is served (provider is required; empty keys come from
+                        the provider's configuration; name defaults to P/M); repeat for more.
+                        Listed deployments replace the provider fields above. (update) the list
+                        given replaces the stored one; --deployment '' clears it
+  --strategy S          how a deployment is chosen: ordered (default), weighted, least-busy,
+                        lowest-latency
+  --ttft-timeout T      longest wait for the first token before the next deployment or fallback
+                        is tried: milliseconds (1500) or seconds (30s); 0: the router's default
+  --capability C        what the model can do, for auto routing: tools, images, json_schema,
+                        reasoning; repeat for more. (update) replaces the list; '' clears it`;
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 

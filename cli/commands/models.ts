@@ -4,7 +4,8 @@ import { ModelSchema, type Model } from "../../gen/iir/registry/v1/registry_pb.j
 import { migrateToLatest } from "../../services/router/registry/migrations/index.js";
 import { deleteModel, getModel, listModels, upsertModel, validateModel } from "../../services/router/registry/models.repository.js";
 import type { Database } from "../../services/router/registry/schema.js";
-import { formatModelTable, modelToPlain } from "./models-format.js";
+import { parseDeploymentFlag, parseTtftTimeout } from "./models-deployment-flags.js";
+import { formatModelDetails, formatModelTable, modelToPlain } from "./models-format.js";
 import { modelsUsage, parseCommandArgs, requireOnePositional, UsageError } from "./models-usage.js";
 
 export { runSeedCommand } from "./models-seed.js";
@@ -29,13 +30,17 @@ const modelFlags = {
   "allow-request-field": { type: "string", multiple: true },
   "cache-sampled": { type: "boolean" },
   "no-cache-sampled": { type: "boolean" },
+  deployment: { type: "string", multiple: true },
+  strategy: { type: "string" },
+  "ttft-timeout": { type: "string" },
+  capability: { type: "string", multiple: true },
 } as const;
 
 type BooleanFlag = "disabled" | "enabled" | "cache-sampled" | "no-cache-sampled";
-type ModelFlagValues = Partial<Record<Exclude<keyof typeof modelFlags, BooleanFlag | "allow-request-field">, string>> &
-  Partial<Record<BooleanFlag, boolean>> & {
-    "allow-request-field"?: string[];
-  };
+type ListFlag = "allow-request-field" | "deployment" | "capability";
+type ModelFlagValues = Partial<Record<Exclude<keyof typeof modelFlags, BooleanFlag | ListFlag>, string>> &
+  Partial<Record<BooleanFlag, boolean>> &
+  Partial<Record<ListFlag, string[]>>;
 
 /**
  * `iir models list|add|update|rm …`. Writes straight to the registry database; a running router
@@ -47,6 +52,8 @@ export async function runModelsCommand(args: string[], db: Kysely<Database>, out
   switch (subcommand) {
     case "list":
       return listCommand(rest, db, output);
+    case "show":
+      return showCommand(rest, db, output);
     case "add":
       return addCommand(rest, db, output);
     case "update":
@@ -77,6 +84,15 @@ async function listCommand(args: string[], db: Kysely<Database>, output: Command
   if (values.json) output.log(JSON.stringify({ models: models.map(modelToPlain) }, null, 2));
   else if (models.length === 0) output.log("no models registered (add one with: iir models add NAME --provider P)");
   else for (const line of formatModelTable(models)) output.log(line);
+}
+
+async function showCommand(args: string[], db: Kysely<Database>, output: CommandOutput): Promise<void> {
+  const { values, positionals } = parseCommandArgs(args, { json: { type: "boolean" } });
+  const name = requireOnePositional(positionals, "model NAME", "models show");
+  const model = await getModel(db, name);
+  if (model === undefined) throw new Error(`model "${name}" not found`);
+  if (values.json) output.log(JSON.stringify(modelToPlain(model), null, 2));
+  else for (const line of formatModelDetails(model)) output.log(line);
 }
 
 async function addCommand(args: string[], db: Kysely<Database>, output: CommandOutput): Promise<void> {
@@ -139,10 +155,29 @@ function applyFlags(model: Model, values: ModelFlagValues): Model {
   if (fields !== undefined) model.allowedRequestFields = fields.map((field) => field.trim()).filter((field) => field !== "");
   if (values["cache-sampled"]) model.cacheSampled = true;
   if (values["no-cache-sampled"]) model.cacheSampled = false;
+  applyRoutingFlags(model, values, problems);
   // Flag-level problems come first; the registry's own rules (URL, provider) are checked only once they are fixed.
   if (problems.length === 0) problems.push(...validateModel(model));
   if (problems.length > 0) throw new UsageError(`invalid model "${model.name}":\n  - ${problems.join("\n  - ")}`);
   return model;
+}
+
+/** --deployment, --strategy, --ttft-timeout, --capability; lists given replace the stored ones, one '' clears. */
+function applyRoutingFlags(model: Model, values: ModelFlagValues, problems: string[]): void {
+  const deployments = values.deployment;
+  if (deployments !== undefined) {
+    const given = deployments.filter((text) => text.trim() !== "");
+    model.deployments = given.map((text, index) => parseDeploymentFlag(text, index, problems));
+  }
+  if (values.strategy !== undefined) model.strategy = values.strategy.trim();
+  const timeout = values["ttft-timeout"];
+  if (timeout !== undefined) {
+    const milliseconds = parseTtftTimeout(timeout);
+    if (milliseconds === undefined) problems.push(`--ttft-timeout must be milliseconds (1500) or seconds (30s), got "${timeout}"`);
+    else model.ttftTimeoutMs = milliseconds;
+  }
+  const capabilities = values.capability;
+  if (capabilities !== undefined) model.capabilities = capabilities.map((capability) => capability.trim()).filter((capability) => capability !== "");
 }
 
 function splitList(text: string): string[] {

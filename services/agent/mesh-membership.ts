@@ -1,6 +1,6 @@
 import { createClient, type Transport } from "@connectrpc/connect";
 import { BeatAction, HeartbeatService } from "../../gen/iir/heartbeat/v1/heartbeat_pb.js";
-import { RegistryService, type Hardware } from "../../gen/iir/registry/v1/registry_pb.js";
+import { RegistryService, type Hardware, type ModelFile } from "../../gen/iir/registry/v1/registry_pb.js";
 import type { Logger } from "../common/logger.js";
 import type { EngineLoad } from "./engine/llama-engine.js";
 
@@ -10,8 +10,11 @@ export interface MembershipOptions {
   readonly agentId: string;
   /** The address the router should call, e.g. http://10.0.0.5:50061. */
   readonly address: string;
-  readonly models: readonly string[];
-  readonly hardware: Omit<Hardware, "$typeName" | "$unknown">;
+  /** Read at every registration: the served model can change (a LoadModel call). */
+  readonly models: () => readonly string[];
+  readonly hardware: () => Omit<Hardware, "$typeName" | "$unknown">;
+  /** The GGUF files of the models directory at its last scan, sent with every registration. */
+  readonly modelFiles?: () => readonly ModelFile[];
   /** Sent as a Bearer token when the router requires one. */
   readonly token: string | undefined;
   /** Beat interval until the router names its own. */
@@ -27,6 +30,8 @@ export interface MembershipOptions {
 export interface Membership {
   /** Resolves once the first registration succeeded. */
   readonly registered: Promise<void>;
+  /** Registers again now with what models/hardware/modelFiles say (after the served model changed). */
+  registerAgain(): Promise<void>;
   /** Stops beating and deregisters (best effort, bounded by timeoutMs). */
   leave(timeoutMs?: number): Promise<void>;
 }
@@ -49,12 +54,14 @@ export function joinMesh(options: MembershipOptions): Membership {
     let delay = options.initialBackoffMs ?? 200;
     for (let attempt = 1; !stopped.signal.aborted; attempt++) {
       try {
+        const models = [...options.models()];
+        const modelFiles = [...(options.modelFiles?.() ?? [])];
         const answer = await registry.registerAgent(
-          { id: options.agentId, address: options.address, models: [...options.models], hardware: options.hardware },
+          { id: options.agentId, address: options.address, models, hardware: options.hardware(), modelFiles },
           { headers, signal: stopped.signal, timeoutMs: 5000 },
         );
         if (answer.heartbeatIntervalSeconds > 0) intervalMs = answer.heartbeatIntervalSeconds * 1000;
-        options.logger.info("agent registered", { agent: options.agentId, address: options.address, models: options.models, attempt });
+        options.logger.info("agent registered", { agent: options.agentId, address: options.address, models, modelFiles: modelFiles.length, attempt });
         markRegistered();
         return;
       } catch (error) {
@@ -94,6 +101,15 @@ export function joinMesh(options: MembershipOptions): Membership {
 
   return {
     registered,
+    async registerAgain() {
+      // Once; a router that is away learns the new model when the beats make the agent register again.
+      const answer = await registry.registerAgent(
+        { id: options.agentId, address: options.address, models: [...options.models()], hardware: options.hardware(), modelFiles: [...(options.modelFiles?.() ?? [])] },
+        { headers, signal: stopped.signal, timeoutMs: 5000 },
+      );
+      if (answer.heartbeatIntervalSeconds > 0) intervalMs = answer.heartbeatIntervalSeconds * 1000;
+      options.logger.info("agent registered again", { agent: options.agentId, models: options.models() });
+    },
     async leave(timeoutMs = 2000) {
       stopped.abort();
       await running;

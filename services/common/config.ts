@@ -128,13 +128,31 @@ export interface Config {
   /** Chat calls in flight at once for API keys without their own cap, per router; undefined: no cap. */
   readonly rateLimitConcurrent: number | undefined;
   /** Circuit breakers per backend (IIR_BREAKER_FAILURES, IIR_BREAKER_COOLDOWN_MS, IIR_BREAKER_MAX_COOLDOWN_MS). */
-  readonly breaker: { readonly failures: number; readonly cooldownMs: number; readonly maxCooldownMs: number };
+  readonly breaker: {
+    readonly failures: number;
+    readonly cooldownMs: number;
+    readonly maxCooldownMs: number;
+    /** Failure rate (percent) over `failureRateWindowMs` that opens a breaker once `failureRateMinimum` attempts were seen (IIR_BREAKER_FAILURE_RATE…); 0: off. */
+    readonly failureRatePercent: number;
+    readonly failureRateMinimum: number;
+    readonly failureRateWindowMs: number;
+  };
+  /** Per-attempt and per-request timeouts (IIR_TTFT_TIMEOUT, IIR_STREAM_IDLE_TIMEOUT, IIR_REQUEST_TIMEOUT); 0: none. */
+  readonly timeouts: { readonly firstTokenMs: number; readonly streamIdleMs: number; readonly requestMs: number };
+  /** Extra upstream calls allowed over a sliding window (IIR_RETRY_BUDGET_PERCENT, IIR_RETRY_BUDGET_WINDOW, IIR_RETRY_BUDGET_MIN). */
+  readonly retryBudget: { readonly percent: number; readonly windowMs: number; readonly minimum: number };
   /** Reads a secret named by the registry (a model's `api_key_env`), captured at start-up. */
   readonly secret: (variable: string) => string | undefined;
   /** Browser origins the facade answers CORS for (IIR_CORS_ORIGINS): `*` or exact origins; undefined: CORS off. */
   readonly corsOrigins: "*" | readonly string[] | undefined;
   /** How often the router re-reads each configured provider's model list (IIR_PROVIDER_MODELS_REFRESH_MS); 0: providers' models are not listed. */
   readonly providerModelsRefreshMs: number;
+  /** `auto` routing's weights and cost threshold (ROUTER_COST_WEIGHT, ROUTER_LATENCY_WEIGHT, ROUTER_COST_THRESHOLD in USD per request; 0: none). */
+  readonly autoRouting: { readonly costWeight: number; readonly latencyWeight: number; readonly costThreshold: number };
+  /** Prefix affinity: how much busier (queue + in flight) a conversation's previous agent may be than the least busy one and still get its next turn (IIR_AFFINITY_MAX_EXTRA_LOAD); conversations remembered (IIR_AFFINITY_CONVERSATIONS; 0: off). */
+  readonly affinity: { readonly maxExtraLoad: number; readonly conversations: number };
+  /** Memory left free when recommending model files to agents: a share of it (IIR_RECOMMEND_HEADROOM) plus bytes (IIR_RECOMMEND_RESERVE). */
+  readonly recommend: { readonly headroomFraction: number; readonly reserveBytes: number };
 }
 
 /** The local agent's settings (`iir agent`, and the agent inside `iir all`). */
@@ -163,6 +181,10 @@ export interface AgentConfig {
   readonly advertiseUrl: string | undefined;
   /** undefined: `<host name>-<port>`. */
   readonly id: string | undefined;
+  /** GGUF files the agent offers to load and reports to the router (IIR_AGENT_MODELS_DIR); undefined: none. */
+  readonly modelsDir: string | undefined;
+  /** Caps the memory the agent reports (IIR_AGENT_MEMORY_LIMIT), e.g. a container's limit; undefined: the machine's. */
+  readonly memoryLimitBytes: number | undefined;
   /** The router the agent registers with. */
   readonly routerUrl: string;
 }
@@ -265,9 +287,35 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       failures: read.integer("IIR_BREAKER_FAILURES", 5, 1),
       cooldownMs: read.integer("IIR_BREAKER_COOLDOWN_MS", 5000, 1),
       maxCooldownMs: read.integer("IIR_BREAKER_MAX_COOLDOWN_MS", 60_000, 1),
+      failureRatePercent: read.integer("IIR_BREAKER_FAILURE_RATE", 50, 0, 100),
+      failureRateMinimum: read.integer("IIR_BREAKER_FAILURE_RATE_MIN", 20, 1),
+      failureRateWindowMs: read.integer("IIR_BREAKER_WINDOW_MS", 30_000, 100),
+    }),
+    timeouts: Object.freeze({
+      firstTokenMs: read.seconds("IIR_TTFT_TIMEOUT", 120),
+      streamIdleMs: read.seconds("IIR_STREAM_IDLE_TIMEOUT", 60),
+      requestMs: read.seconds("IIR_REQUEST_TIMEOUT", 900),
+    }),
+    retryBudget: Object.freeze({
+      percent: read.integer("IIR_RETRY_BUDGET_PERCENT", 20, 0, 1000),
+      windowMs: read.seconds("IIR_RETRY_BUDGET_WINDOW", 10),
+      minimum: read.integer("IIR_RETRY_BUDGET_MIN", 10, 0),
     }),
     corsOrigins: readCorsOrigins(read.string("IIR_CORS_ORIGINS", undefined), problems),
     providerModelsRefreshMs: read.integer("IIR_PROVIDER_MODELS_REFRESH_MS", 600_000, 0),
+    autoRouting: Object.freeze({
+      costWeight: read.decimal("ROUTER_COST_WEIGHT", 0.5),
+      latencyWeight: read.decimal("ROUTER_LATENCY_WEIGHT", 0.3),
+      costThreshold: read.decimal("ROUTER_COST_THRESHOLD", 0),
+    }),
+    affinity: Object.freeze({
+      maxExtraLoad: read.integer("IIR_AFFINITY_MAX_EXTRA_LOAD", 2, 0),
+      conversations: read.integer("IIR_AFFINITY_CONVERSATIONS", 10_000, 0),
+    }),
+    recommend: Object.freeze({
+      headroomFraction: Math.min(read.decimal("IIR_RECOMMEND_HEADROOM", 0.15), 0.95),
+      reserveBytes: read.bytes("IIR_RECOMMEND_RESERVE", 0),
+    }),
     agentStaleAfterMs: 0,
     agentToken: read.string("IIR_AGENT_TOKEN", undefined),
     agent: Object.freeze({
@@ -284,6 +332,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       host: read.string("IIR_AGENT_HOST", "127.0.0.1") ?? "127.0.0.1",
       advertiseUrl: read.url("IIR_AGENT_ADVERTISE_URL", undefined),
       id: read.string("IIR_AGENT_ID", undefined),
+      modelsDir: read.string("IIR_AGENT_MODELS_DIR", undefined) || undefined,
+      memoryLimitBytes: read.string("IIR_AGENT_MEMORY_LIMIT", undefined) === undefined ? undefined : read.bytes("IIR_AGENT_MEMORY_LIMIT", 0) || undefined,
       routerUrl: read.url("ROUTER_URL", "http://127.0.0.1:50051") ?? "",
     }),
     secret: (variable) => snapshot[variable] || undefined,
@@ -373,6 +423,17 @@ function createReader(environment: NodeJS.ProcessEnv, problems: string[]) {
     string: (name: string, fallback: string | undefined) => raw(name) ?? fallback,
     integer,
     /** An integer of at least `minimum`, or undefined when the variable is unset. */
+    /** A finite number >= 0 (weights, prices). */
+    decimal: (name: string, fallback: number): number => {
+      const value = raw(name);
+      if (value === undefined) return fallback;
+      const parsed = Number(value);
+      if (!Number.isFinite(parsed) || parsed < 0) {
+        problems.push(`${name} must be a number >= 0, got "${value}"`);
+        return fallback;
+      }
+      return parsed;
+    },
     optionalInteger: (name: string, minimum: number): number | undefined =>
       raw(name) === undefined ? undefined : integer(name, minimum, minimum),
     port: (name: string, fallback: number) => integer(name, fallback, 0, 65535),
@@ -388,12 +449,13 @@ function createReader(environment: NodeJS.ProcessEnv, problems: string[]) {
     bytes: (name: string, fallback: number): number => {
       const value = raw(name);
       if (value === undefined) return fallback;
-      const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(value);
+      // kb and kib alike are 1024 bytes: sizes here are memory and buffers, counted in binary units.
+      const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?$/i.exec(value);
       if (!match) {
-        problems.push(`${name} must be a size such as 4mb or 65536, got "${value}"`);
+        problems.push(`${name} must be a size such as 4mb, 512MiB or 65536, got "${value}"`);
         return fallback;
       }
-      const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? "b").toLowerCase() as "b"];
+      const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 }[(match[2] ?? "b").toLowerCase().replace("ib", "b") as "b"];
       return Math.floor(Number(match[1]) * unit);
     },
     url: (name: string, fallback: string | undefined): string | undefined => {

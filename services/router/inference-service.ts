@@ -16,6 +16,9 @@ import { isRetryableCode } from "../common/errors.js";
 import type { LiveAgent } from "./agents/agent-directory.js";
 import type { RouteCandidate, RouteResolver } from "./routing/resolve-route.js";
 import type { CircuitBreakers } from "./routing/circuit-breaker.js";
+import { beginRequest, type AttemptTimeoutSettings, type RequestAttempts } from "./routing/attempt-plan.js";
+import { isContextLengthExceeded } from "./routing/context-length.js";
+import { isRetryBudgetExhausted, type RetryBudget } from "./routing/retry-budget.js";
 import { validateChatParams } from "../common/validate-chat-params.js";
 import { createCachedChat, type CacheSettings } from "./cache/cached-chat.js";
 import { createCachedEmbed } from "./cache/cached-embed.js";
@@ -38,6 +41,14 @@ export interface InferenceServiceDeps {
   readonly instrument?: (candidates: RouteCandidate[], context: HandlerContext) => RouteCandidate[];
   /** Skips backends whose circuit breaker is open and counts each attempt's outcome; absent: every candidate is called. */
   readonly breakers?: Pick<CircuitBreakers, "guard">;
+  /** Time to first token, stream idle and whole-request limits; absent: none beyond the adapters' own. */
+  readonly timeouts?: AttemptTimeoutSettings;
+  /** Limits upstream calls beyond each request's first; absent: every candidate may be tried. */
+  readonly retryBudget?: RetryBudget;
+  /** Told each time the retry budget refuses an attempt (metric, log). */
+  readonly onRetryBudgetExhausted?: (backend: string) => void;
+  /** Registry lookup for per-model timeouts and the larger-context fallbacks; absent: neither. */
+  readonly findModel?: (name: string) => Model | undefined;
 }
 
 /**
@@ -52,9 +63,9 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
       validateChatParams(request.params);
       const params = request.params;
       return cached.chat(params, context, () => {
-        const candidates = resolveFor(deps, params, context);
-        if (candidates.length === 1) return answer(candidates[0]!, params, context);
-        return attemptInOrder(candidates, context, (candidate) => answer(candidate, params, context));
+        const attempts = beginRequest(deps, context);
+        const candidates = attempts.candidates(params.model, params);
+        return attemptInOrder(candidates, context, (candidate) => answer(candidate, params, context), () => attempts.largerContext(params.model, params));
       });
     },
     chatStream(request, context) {
@@ -68,9 +79,7 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
     async embed(request, context) {
       validateEmbedRequest(request);
       return cachedEmbed.embed(request, context, () => {
-        // Not instrumented like chat attempts: the instrumented adapter has chat and chatStream only.
-        const resolved = deps.resolver.resolve(request.model, context.requestHeader, { context });
-        const candidates = deps.breakers === undefined ? resolved : deps.breakers.guard(resolved, context.signal);
+        const candidates = beginRequest(deps, context).candidates(request.model, undefined);
         return attemptInOrder(candidates, context, (candidate) => embedWith(candidate, request, context));
       });
     },
@@ -120,16 +129,22 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
 
 /** Streams from the first candidate that starts; later ones only while nothing reached the client. */
 function streamFromCandidates(deps: InferenceServiceDeps, params: ChatParams, context: HandlerContext): AsyncIterable<ChatStreamResponse> {
-  const candidates = resolveFor(deps, params, context);
-  if (candidates.length !== 1) return streamWithFallbacks(candidates, params, context);
+  const attempts = beginRequest(deps, context);
+  const candidates = attempts.candidates(params.model, params);
+  // A lone candidate with no larger-context model to turn to needs no attempt loop around its parts.
+  if (candidates.length !== 1 || hasFallbacks(deps, params.model)) return streamWithFallbacks(candidates, attempts, params, context);
   const candidate = candidates[0]!;
   const parts = candidate.adapter.chatStream(params, candidate.target, context.signal);
   return candidate.begin === undefined ? parts : observeIterable(parts, { end: candidate.begin() });
 }
 
-async function* streamWithFallbacks(candidates: readonly RouteCandidate[], params: ChatParams, context: HandlerContext): AsyncGenerator<ChatStreamResponse> {
-  for (let index = 0; index < candidates.length; index++) {
-    const candidate = candidates[index]!;
+function hasFallbacks(deps: InferenceServiceDeps, model: string): boolean {
+  return (deps.findModel?.(model)?.fallbacks.length ?? 0) > 0;
+}
+
+async function* streamWithFallbacks(initial: RouteCandidate[], attempts: RequestAttempts, params: ChatParams, context: HandlerContext): AsyncGenerator<ChatStreamResponse> {
+  const failures = new AttemptFailures(initial, () => attempts.largerContext(params.model, params));
+  for (let candidate = failures.next(); candidate !== undefined; candidate = failures.next()) {
     let started = false;
     const end = candidate.begin?.();
     try {
@@ -139,18 +154,13 @@ async function* streamWithFallbacks(candidates: readonly RouteCandidate[], param
       }
       return;
     } catch (error) {
-      if (started || !mayTryNext(error, index, candidates.length, context)) throw error;
+      if (started) throw error;
+      failures.failed(error, context);
     } finally {
       end?.();
     }
   }
-}
-
-function resolveFor(deps: InferenceServiceDeps, params: ChatParams, context: HandlerContext): RouteCandidate[] {
-  const candidates = deps.resolver.resolve(params.model, context.requestHeader, { params, context });
-  const instrumented = deps.instrument === undefined ? candidates : deps.instrument(candidates, context);
-  // Outside the instrumentation: a backend skipped by its breaker is no attempt, no span, no backend error.
-  return deps.breakers === undefined ? instrumented : deps.breakers.guard(instrumented, context.signal);
+  throw failures.final();
 }
 
 async function answer(
@@ -188,21 +198,69 @@ async function embedWith(candidate: RouteCandidate, request: EmbedRequest, conte
 }
 
 async function attemptInOrder<T>(
-  candidates: readonly RouteCandidate[],
+  candidates: RouteCandidate[],
   context: HandlerContext,
   attempt: (candidate: RouteCandidate) => Promise<T>,
+  largerContext: () => RouteCandidate[] = () => [],
 ): Promise<T> {
-  for (let index = 0; ; index++) {
+  const failures = new AttemptFailures(candidates, largerContext);
+  for (let candidate = failures.next(); candidate !== undefined; candidate = failures.next()) {
     try {
-      return await attempt(candidates[index]!);
+      return await attempt(candidate);
     } catch (error) {
-      if (!mayTryNext(error, index, candidates.length, context)) throw error;
+      failures.failed(error, context);
     }
   }
+  throw failures.final();
 }
 
-function mayTryNext(error: unknown, index: number, count: number, context: HandlerContext): boolean {
-  if (index + 1 >= count || context.signal.aborted) return false;
-  return isRetryableCode(ConnectError.from(error).code);
+/**
+ * The attempt loop's bookkeeping: which candidate comes next after a failure, or none. A retryable
+ * failure moves on; a prompt too long for the model moves once to the fallbacks with a longer
+ * context; a retry the budget refused ends the request with the last real failure.
+ */
+class AttemptFailures {
+  private index = -1;
+  private last: unknown;
+  private done = false;
+  private widened = false;
+
+  constructor(
+    private candidates: RouteCandidate[],
+    private readonly largerContext: () => RouteCandidate[],
+  ) {}
+
+  next(): RouteCandidate | undefined {
+    if (this.done) return undefined;
+    this.index += 1;
+    if (this.index < this.candidates.length) return this.candidates[this.index];
+    this.done = true;
+    return undefined;
+  }
+
+  /** Records a failure before anything reached the client; throws it when nothing may follow. */
+  failed(error: unknown, context: HandlerContext): void {
+    if (isRetryBudgetExhausted(error)) {
+      this.done = true;
+      return;
+    }
+    this.last = error;
+    if (context.signal.aborted) throw error;
+    if (!this.widened && isContextLengthExceeded(error)) {
+      this.widened = true;
+      const larger = this.largerContext();
+      // None longer in the registry: the model's own error stands.
+      if (larger.length === 0) throw error;
+      this.candidates = larger;
+      this.index = -1;
+      return;
+    }
+    if (!isRetryableCode(ConnectError.from(error).code) || this.index + 1 >= this.candidates.length) throw error;
+  }
+
+  /** The error the request ends with when no candidate is left. */
+  final(): unknown {
+    return this.last ?? new ConnectError("no backend could be tried", Code.Unavailable);
+  }
 }
 

@@ -13,11 +13,15 @@ import {
   RegisterAgentResponseSchema,
   RevokeApiKeyResponseSchema,
   UpsertModelResponseSchema,
+  GetRegistryStatusResponseSchema,
+  LoadAgentModelResponseSchema,
+  RefreshRegistryResponseSchema,
   type RegistryService,
 } from "../../gen/iir/registry/v1/registry_pb.js";
 import { ApiKeyError, createApiKey, getApiKey, listApiKeys, revokeApiKey, type ApiKeyRecord } from "./registry/api-keys.repository.js";
 import { deregisterAgent, isAgentStale, listAgents, registerAgent } from "./registry/agents.repository.js";
 import type { AgentDirectory } from "./agents/agent-directory.js";
+import type { AgentModels } from "./agents/agent-models.js";
 import type { ModelCatalog } from "./registry/model-catalog.js";
 import type { CallCheck } from "../common/mesh-tokens.js";
 import { deleteModel, getModel, listModels, upsertModel } from "./registry/models.repository.js";
@@ -46,6 +50,8 @@ export interface RegistryServiceDeps {
   readonly refuseAgentModel: (model: string) => string | undefined;
   /** The router's API keys in memory, reloaded after every change made here (its own writes do not change SQLite's data_version). */
   readonly keys?: { refresh(): Promise<void> };
+  /** Agents' model files and recommendations (refresh, status, load); absent: those RPCs are Unimplemented. */
+  readonly agentModels?: AgentModels;
   /** Told about refused agent registrations, for the log. */
   readonly onAgentRefused?: (agentId: string, reason: string) => void;
 }
@@ -94,7 +100,8 @@ export function createRegistryService(deps: RegistryServiceDeps): ServiceImpl<ty
         deps.onAgentRefused?.(id, reason);
         throw new ConnectError(`agent "${id}" may not serve '${model}': ${reason}`, Code.PermissionDenied);
       }
-      const agent = await registerAgent(deps.db, { id, address: request.address, models, hardware: request.hardware }, now());
+      if (request.modelFiles.length > 10_000) throw new ConnectError("model_files lists more than 10000 files", Code.InvalidArgument);
+      const agent = await registerAgent(deps.db, { id, address: request.address, models, hardware: request.hardware, modelFiles: request.modelFiles }, now());
       deps.agents?.upsert(agent);
       return create(RegisterAgentResponseSchema, { heartbeatIntervalSeconds: deps.heartbeatIntervalSeconds });
     },
@@ -111,6 +118,20 @@ export function createRegistryService(deps: RegistryServiceDeps): ServiceImpl<ty
       const agents = await listAgents(deps.db);
       for (const agent of agents) agent.stale = isAgentStale(agent, at, deps.staleAfterMs);
       return create(ListAgentsResponseSchema, { agents });
+    },
+    async refreshRegistry(_request, context) {
+      deps.checkAdminToken(context);
+      return create(RefreshRegistryResponseSchema, { status: await requireAgentModels(deps).refresh() });
+    },
+    async getRegistryStatus(_request, context) {
+      deps.checkAdminToken(context);
+      return create(GetRegistryStatusResponseSchema, { status: await requireAgentModels(deps).status() });
+    },
+    async loadAgentModel(request, context) {
+      deps.checkAdminToken(context);
+      const agentId = requireNonEmpty(request.agentId, "agent_id");
+      const fileName = requireNonEmpty(request.fileName, "file_name");
+      return create(LoadAgentModelResponseSchema, await requireAgentModels(deps).load(agentId, fileName, request.contextSize));
     },
     async createApiKey(request, context) {
       deps.checkAdminToken(context);
@@ -136,6 +157,11 @@ export function createRegistryService(deps: RegistryServiceDeps): ServiceImpl<ty
       return create(RevokeApiKeyResponseSchema, { apiKey: apiKeyMessage(record) });
     },
   };
+}
+
+function requireAgentModels(deps: RegistryServiceDeps): AgentModels {
+  if (deps.agentModels === undefined) throw new ConnectError("this router does not track agents' model files", Code.Unimplemented);
+  return deps.agentModels;
 }
 
 function apiKeyMessage(record: ApiKeyRecord) {

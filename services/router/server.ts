@@ -19,6 +19,7 @@ import { createAzureOpenAIAdapter } from "./adapters/azure-openai/azure-openai-a
 import { createUpstreamClient, type UpstreamClient, type UpstreamClientOptions } from "./adapters/upstream/upstream-client.js";
 import { createAgentDirectory, type AgentDirectory } from "./agents/agent-directory.js";
 import { createAgentSync, type AgentSync } from "./agents/agent-sync.js";
+import { createAgentModels } from "./agents/agent-models.js";
 import { createAdminCheck, createAgentTokenCheck } from "../common/mesh-tokens.js";
 import { createApiKeyPolicy } from "./auth/api-key-policy.js";
 import { createApiKeyStore, type ApiKeyStore } from "./auth/api-key-store.js";
@@ -47,6 +48,11 @@ import { createRegistryService } from "./registry-service.js";
 import { agentProvider, createRouteResolver, isProviderName } from "./routing/resolve-route.js";
 import { createProviderModels, type ProviderModels } from "./routing/provider-models.js";
 import { BreakerState, createCircuitBreakers, type BreakerTransition } from "./routing/circuit-breaker.js";
+import { createSharedBreakers, type SharedBreakers } from "./routing/shared-breakers.js";
+import { createRetryBudget, createRetryBudgetReport } from "./routing/retry-budget.js";
+import { createBackendStats, type BackendStats } from "./routing/backend-stats.js";
+import { autoModelName, createAutoRouter } from "./routing/auto-router.js";
+import { createPrefixAffinity } from "./routing/prefix-affinity.js";
 
 /** The contract files this router serves, for server reflection. */
 export const routerFiles: readonly GenFile[] = [
@@ -72,6 +78,10 @@ export interface RouterDeps {
   readonly keys?: ApiKeyStore;
   /** What configured providers list, for ListModels; absent: only registry and agent models. */
   readonly providerModels?: ProviderModels;
+  /** Breaker state shared with the other replicas through Redis (REDIS_URL); absent: this router's own. */
+  readonly breakerShare?: SharedBreakers;
+  /** Time to first token, tokens/s and in-flight counts per backend; absent: the routes keep their own. */
+  readonly backendStats?: BackendStats;
 }
 
 /**
@@ -91,23 +101,36 @@ function refuseAgentModel(deps: Pick<RouterDeps, "config" | "catalog">, model: s
 export function createRouterRoutes(deps: RouterDeps): (router: ConnectRouter) => void {
   const heartbeatIntervalSeconds = Math.max(0.01, deps.config.heartbeatIntervalMs / 1000);
   const checkAgentToken = createAgentTokenCheck(deps.config.agentToken, "joining this router");
+  // Fed by every attempt (the resolver wraps each candidate), read by the deployment strategies.
+  const backendStats = deps.backendStats ?? createBackendStats();
   const resolver = createRouteResolver({
     findModel: (name) => deps.catalog.get(name),
     providers: deps.config.providers,
     adapters: deps.adapters,
     secret: deps.config.secret,
     agents: deps.agents,
+    stats: backendStats,
   });
-  // In this router's memory: each replica learns a failing backend on its own (sharing through Redis is to come).
-  const breakers = createCircuitBreakers({ settings: deps.config.breaker, onTransition: (transition) => logBreakerTransition(deps.logger, transition) });
+  // Decorators: a conversation's next turn to the agent holding its prefix, then `auto` routers choosing the model.
+  const routed = createAutoRouter({
+    inner: createPrefixAffinity({ inner: resolver, agents: deps.agents, ...deps.config.affinity }),
+    findModel: (name) => deps.catalog.get(name),
+    listModels: () => deps.catalog.list(),
+    liveAgentModels: () => deps.agents.liveModels().keys(),
+    stats: backendStats,
+    weights: deps.config.autoRouting,
+  });
+  // In this router's memory (the hot path); openings, closings and probes shared through Redis when it is there.
+  const breakers = createCircuitBreakers({ settings: deps.config.breaker, share: deps.breakerShare, onTransition: (transition) => logBreakerTransition(deps.logger, transition) });
+  deps.breakerShare?.connect(breakers);
   const observation = createRouterObservation({
     telemetry: deps.telemetry,
     agents: deps.agents,
     breakerStates: () => breakers.states(),
-    isKnownModel: (name) => deps.catalog.get(name) !== undefined || deps.agents.knows(name),
+    isKnownModel: (name) => deps.catalog.get(name) !== undefined || deps.agents.knows(name) || name === autoModelName,
   });
   const inference = observation.observe(createInferenceService({
-    resolver,
+    resolver: routed,
     listModels: () => deps.catalog.list(),
     liveAgentModels: () => deps.agents.liveModels(),
     providerModels: () => deps.providerModels?.list() ?? [],
@@ -117,6 +140,10 @@ export function createRouterRoutes(deps: RouterDeps): (router: ConnectRouter) =>
         : { store: deps.cache, ttlSeconds: deps.config.cacheTtlSeconds, scope: deps.config.cacheScope, findModel: (name) => deps.catalog.get(name) },
     instrument: observation.instrument,
     breakers,
+    timeouts: deps.config.timeouts,
+    retryBudget: createRetryBudget(deps.config.retryBudget),
+    onRetryBudgetExhausted: createRetryBudgetReport({ logger: deps.logger, meter: deps.telemetry?.metrics.meter("iir.router"), windowMs: deps.config.retryBudget.windowMs }),
+    findModel: (name) => deps.catalog.get(name),
   }));
   const registry = createRegistryService({
     db: deps.db,
@@ -129,6 +156,12 @@ export function createRouterRoutes(deps: RouterDeps): (router: ConnectRouter) =>
     checkReader: createAdminCheck(deps.config.adminToken, { local: true }),
     refuseAgentModel: (model) => refuseAgentModel(deps, model),
     keys: deps.keys,
+    agentModels: createAgentModels({
+      db: deps.db,
+      createTransport: (address) => agentTransport(deps.config, address),
+      settings: deps.config.recommend,
+      staleAfterMs: deps.config.agentStaleAfterMs,
+    }),
     onAgentRefused: (agent, reason) => deps.logger?.warn("agent registration refused", { agent, reason }),
   });
   const heartbeat = createHeartbeatService({ db: deps.db, heartbeatIntervalSeconds: Math.ceil(heartbeatIntervalSeconds), agents: deps.agents, checkAgentToken });
@@ -159,12 +192,19 @@ function logBreakerTransition(logger: Logger | undefined, transition: BreakerTra
   else logger?.info("circuit breaker half-open: one probe request may go to the backend", fields);
 }
 
+/** Takes an agent whose call broke out of routing until it is heard from again (it may have crashed). */
+function markSuspect(agents: AgentDirectory, id: string, logger: Logger): void {
+  if (agents.markSuspect(id)) logger.warn("agent marked suspect: a call to it broke; it gets no requests until it is heard from again", { agent: id });
+}
+
 /** A started router: its routes and policy (for an in-process facade), its port, and how to stop it. */
 export interface RunningRouter {
   readonly routes: (router: ConnectRouter) => void;
   /** What every call through the router meets (API keys, rate limits): the in-process facade's calls too. */
   readonly interceptors: Interceptor[];
   readonly agents: AgentDirectory;
+  /** What this router observed of each backend (time to first token, tokens/s, in flight). */
+  readonly backendStats: BackendStats;
   readonly port: number;
   /** The metrics port (IIR_ROUTER_METRICS_PORT); undefined when it is off. */
   readonly metricsPort: number | undefined;
@@ -187,6 +227,7 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
   let agentSync: AgentSync | undefined;
   let concurrency: ConcurrencyLimiter | undefined;
   let providerModels: ProviderModels | undefined;
+  let breakerShare: SharedBreakers | undefined;
   try {
     const migrated = await migrateToLatest(db);
     if (migrated.length > 0) logger.info("registry migrated", { migrations: migrated });
@@ -198,7 +239,7 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
       ["google", createGoogleAdapter({ timeoutMs: config.upstreamTimeoutMs, client: upstream })],
       ["azure", createAzureOpenAIAdapter({ timeoutMs: config.upstreamTimeoutMs, apiVersion: config.azureOpenAIApiVersion, client: upstream, logger })],
       ["anthropic", createAnthropicAdapter({ timeoutMs: config.upstreamTimeoutMs, client: upstream, version: config.anthropicVersion, logger })],
-      [agentProvider, createAgentAdapter({ timeoutMs: config.upstreamTimeoutMs, createTransport: (baseUrl) => agentTransport(config, baseUrl) })],
+      [agentProvider, createAgentAdapter({ timeoutMs: config.upstreamTimeoutMs, createTransport: (baseUrl) => agentTransport(config, baseUrl), onAgentBroken: (id) => markSuspect(agents, id, logger) })],
     ]);
     const health = createHealthService();
     const agents = createAgentDirectory({ staleAfterMs: config.agentStaleAfterMs });
@@ -225,7 +266,9 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
       warn: (message, fields) => logger.warn(message, fields),
     });
     providerModels.start();
-    const routes = createRouterRoutes({ config, db, catalog, adapters, health, agents, cache, telemetry: processTelemetry, logger, keys, providerModels });
+    const backendStats = createBackendStats();
+    breakerShare = config.redisUrl === undefined ? undefined : createSharedBreakers({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger });
+    const routes = createRouterRoutes({ config, db, catalog, adapters, health, agents, cache, telemetry: processTelemetry, logger, keys, providerModels, backendStats, breakerShare });
     rateLimits = await createRateLimitStore(config, logger);
     // Like the per-minute budgets, caps on calls in flight are one across replicas when Redis is there.
     concurrency = await createConcurrency(config, logger);
@@ -247,6 +290,7 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
       routes,
       interceptors,
       agents,
+      backendStats,
       port: running.port,
       metricsPort,
       async close(graceMs) {
@@ -259,6 +303,7 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
         await ownRateLimits.close();
         await ownConcurrency.close?.();
         await ownUpstream.close();
+        await breakerShare?.close();
         catalog.close();
         await cache?.close();
         await db.destroy();
@@ -274,6 +319,7 @@ export async function startRouter(config: Config, logger: Logger, telemetry?: Te
     await rateLimits?.close();
     await concurrency?.close?.();
     await upstream?.close();
+    await breakerShare?.close();
     await db.destroy();
     if (ownsTelemetry) await processTelemetry.shutdown();
     throw error;

@@ -5,6 +5,7 @@ import { countPromptTokens } from "./count-prompt-tokens.js";
 import { runGeneration, type GenerationEvent } from "./run-generation.js";
 import { createEmbeddingRunner, type EmbeddingResult } from "./embedding-runner.js";
 import { createSequenceSlots, type SequenceSlots } from "./sequence-slots.js";
+import { createSequencePool } from "./sequence-pool.js";
 import { createThroughputMeter } from "./throughput-meter.js";
 import type { ChatParams } from "../../../gen/iir/inference/v1/inference_pb.js";
 
@@ -37,8 +38,8 @@ export interface LlamaEngine {
   readonly info: GgufModelInfo;
   /** Tokens per sequence. */
   readonly contextSize: number;
-  /** The GPU in use, or undefined on CPU. */
-  readonly gpu: { readonly name: string; readonly vramBytes: number } | undefined;
+  /** The GPU in use (type: node-llama-cpp's backend, "cuda", "vulkan", "metal"), or undefined on CPU. */
+  readonly gpu: { readonly name: string; readonly vramBytes: number; readonly type: string } | undefined;
   /** Text deltas, then one finish event with usage; waits in the queue first when all sequences are busy. */
   generate(params: ChatParams, signal: AbortSignal): AsyncIterable<GenerationEvent>;
   /** The tokens the request's prompt takes (chat template applied), without generating. */
@@ -104,6 +105,7 @@ async function createEngine(parts: EngineParts): Promise<LlamaEngine> {
   const throughput = createThroughputMeter(10_000);
   const gpu = llama.gpu === false ? undefined : await describeGpu(llama);
   const contextSize = context.contextSize;
+  const sequences = createSequencePool(context);
   const embeddings = createEmbeddingRunner({ model, contextSize, threads: options.threads, maxQueue: options.maxQueue });
   return {
     info,
@@ -112,7 +114,7 @@ async function createEngine(parts: EngineParts): Promise<LlamaEngine> {
     async *generate(params, signal) {
       const release = await slots.acquire(signal);
       try {
-        yield* runGeneration({ model, context, contextSize, params, signal, onTokens: (count) => throughput.add(count) });
+        yield* runGeneration({ model, sequences, contextSize, params, signal, onTokens: (count) => throughput.add(count) });
       } finally {
         release();
       }
@@ -129,10 +131,10 @@ async function createEngine(parts: EngineParts): Promise<LlamaEngine> {
   };
 }
 
-async function describeGpu(llama: Llama): Promise<{ name: string; vramBytes: number } | undefined> {
+async function describeGpu(llama: Llama): Promise<{ name: string; vramBytes: number; type: string } | undefined> {
   try {
     const [names, vram] = await Promise.all([llama.getGpuDeviceNames(), llama.getVramState()]);
-    return { name: names.join(", ") || String(llama.gpu), vramBytes: vram.total };
+    return { name: names.join(", ") || String(llama.gpu), vramBytes: vram.total, type: String(llama.gpu) };
   } catch {
     return undefined;
   }

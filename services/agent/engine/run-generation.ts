@@ -1,9 +1,10 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { LlamaCompletion, resolveChatWrapper, type ChatWrapper, type LlamaContext, type LlamaModel, type LlamaText, type Token } from "node-llama-cpp";
+import { LlamaCompletion, resolveChatWrapper, type ChatWrapper, type LlamaModel, type LlamaText, type Token } from "node-llama-cpp";
 import { FinishReason, type ChatParams } from "../../../gen/iir/inference/v1/inference_pb.js";
 import { upstreamConnectError } from "../../common/errors.js";
 import { chatHistoryFromMessages } from "./chat-history.js";
 import { createPushQueue } from "./push-queue.js";
+import type { SequencePool } from "./sequence-pool.js";
 
 /** What a generation yields: text as it is decoded, then one finish with real token counts. */
 export type GenerationEvent =
@@ -13,7 +14,8 @@ export type GenerationEvent =
 /** One request's generation on a sequence of a shared context. */
 export interface GenerationRequest {
   readonly model: LlamaModel;
-  readonly context: LlamaContext;
+  /** The context's sequences; the one sharing the longest prefix with the prompt is used. */
+  readonly sequences: SequencePool;
   readonly contextSize: number;
   readonly params: ChatParams;
   readonly signal: AbortSignal;
@@ -39,7 +41,9 @@ export async function* runGeneration(request: GenerationRequest): AsyncGenerator
   const stop = new AbortController();
   const onOuterAbort = () => stop.abort();
   request.signal.addEventListener("abort", onOuterAbort, { once: true });
-  const sequence = request.context.getSequence();
+  const lease = request.sequences.take(prompt);
+  const sequence = lease.sequence;
+  let failed = false;
   const completion = new LlamaCompletion({ contextSequence: sequence });
   const events = createPushQueue<GenerationEvent>();
   let completionTokens = 0;
@@ -69,7 +73,10 @@ export async function* runGeneration(request: GenerationRequest): AsyncGenerator
         events.push({ type: "finish", reason, promptTokens, completionTokens });
         events.end();
       },
-      (error: unknown) => events.fail(new ConnectError(`generation failed: ${error instanceof Error ? error.message : String(error)}`, Code.Internal)),
+      (error: unknown) => {
+        failed = true;
+        events.fail(new ConnectError(`generation failed: ${error instanceof Error ? error.message : String(error)}`, Code.Internal));
+      },
     );
   try {
     // Text decoded while the previous event was still on its way goes out as one event: fewer,
@@ -92,7 +99,8 @@ export async function* runGeneration(request: GenerationRequest): AsyncGenerator
     request.signal.removeEventListener("abort", onOuterAbort);
     await generation;
     completion.dispose();
-    await sequence.dispose();
+    // Kept with its KV cache for the conversation's next turn; a sequence whose generation failed is not trusted.
+    await lease.release(!failed);
   }
 }
 

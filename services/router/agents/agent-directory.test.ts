@@ -188,3 +188,16 @@ test("snapshots do not change when the directory does", (t) => {
   t.is(before.lastSeenAt, start);
   end();
 });
+
+test("an agent marked suspect gets no traffic until it is heard from again", (t) => {
+  let now = 1000;
+  const directory = createAgentDirectory({ staleAfterMs: 10_000, now: () => now });
+  directory.upsert(create(AgentSchema, { id: "a", address: "http://a", models: ["m"], lastSeenAt: 1000n }));
+  directory.upsert(create(AgentSchema, { id: "b", address: "http://b", models: ["m"], lastSeenAt: 1000n }));
+  t.true(directory.markSuspect("a"));
+  t.deepEqual(directory.liveFor("m").map((agent) => agent.id), ["b"]);
+  t.false(directory.markSuspect("nobody"));
+  now = 1500;
+  directory.beat("a", undefined, now);
+  t.deepEqual(directory.liveFor("m").map((agent) => agent.id).sort(), ["a", "b"]);
+});

@@ -42,6 +42,12 @@ export interface AgentDirectory {
   isStale(id: string, now?: number): boolean;
   /** Counts a request to an agent as in flight; call the returned function when it ends. */
   begin(id: string): () => void;
+  /**
+   * Takes an agent out of routing at once, as when its stream broke mid-answer (a crash, a reset):
+   * liveFor skips it until it is heard from again (a beat, a registration, a newer registry row),
+   * and it goes stale as usual if it never is. Returns false when the agent is not in the directory.
+   */
+  markSuspect(id: string, now?: number): boolean;
 }
 
 interface Entry {
@@ -51,6 +57,8 @@ interface Entry {
   lastSeenAt: number;
   load: AgentLoad | undefined;
   inFlight: number;
+  /** When the router saw it fail (epoch ms); it serves again once heard from after that. */
+  suspectSince?: number;
 }
 
 /** A directory where an agent silent for longer than `staleAfterMs` gets no traffic. */
@@ -59,6 +67,7 @@ export function createAgentDirectory(options: { staleAfterMs: number; now?: () =
   const entries = new Map<string, Entry>();
   const everServed = new Set<string>();
   const live = (entry: Entry, now: number) => now - entry.lastSeenAt <= options.staleAfterMs;
+  const routable = (entry: Entry, now: number) => live(entry, now) && !(entry.suspectSince !== undefined && entry.lastSeenAt <= entry.suspectSince);
   const pressure = (entry: Entry) => (entry.load?.queueLength ?? 0) + entry.inFlight;
   const snapshot = (entry: Entry): LiveAgent => ({ ...entry });
 
@@ -102,7 +111,7 @@ export function createAgentDirectory(options: { staleAfterMs: number; now?: () =
     },
     liveFor(model, now = clock()) {
       const found: Entry[] = [];
-      for (const entry of entries.values()) if (entry.models.includes(model) && live(entry, now)) found.push(entry);
+      for (const entry of entries.values()) if (entry.models.includes(model) && routable(entry, now)) found.push(entry);
       // Least loaded first; ties go to the agent heard from most recently, then by id for stable order.
       found.sort((a, b) => pressure(a) - pressure(b) || b.lastSeenAt - a.lastSeenAt || (a.id < b.id ? -1 : 1));
       return found.map(snapshot);
@@ -123,6 +132,13 @@ export function createAgentDirectory(options: { staleAfterMs: number; now?: () =
     isStale(id, now = clock()) {
       const entry = entries.get(id);
       return entry === undefined || !live(entry, now);
+    },
+    markSuspect(id, now = clock()) {
+      const entry = entries.get(id);
+      if (entry === undefined) return false;
+      // At least the time of its latest beat: a beat in the same millisecond must not clear the mark.
+      entry.suspectSince = Math.max(now, entry.lastSeenAt);
+      return true;
     },
     begin(id) {
       const entry = entries.get(id);

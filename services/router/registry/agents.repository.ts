@@ -2,7 +2,7 @@ import { create, fromJsonString, toJsonString, type DescMessage, type MessageSha
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Kysely, Selectable } from "kysely";
 import { AgentLoadSchema, type AgentLoad } from "../../../gen/iir/heartbeat/v1/heartbeat_pb.js";
-import { AgentSchema, HardwareSchema, type Agent, type Hardware } from "../../../gen/iir/registry/v1/registry_pb.js";
+import { AgentSchema, HardwareSchema, ModelFileSchema, type Agent, type Hardware, type ModelFile } from "../../../gen/iir/registry/v1/registry_pb.js";
 import { parseStringList } from "./models.repository.js";
 import type { AgentsTable, Database } from "./schema.js";
 
@@ -12,6 +12,8 @@ export interface AgentRegistration {
   readonly address: string;
   readonly models: readonly string[];
   readonly hardware?: Hardware | undefined;
+  /** The GGUF files of its models directory (empty without one). */
+  readonly modelFiles?: readonly ModelFile[];
 }
 
 /**
@@ -27,6 +29,8 @@ export async function registerAgent(db: Kysely<Database>, registration: AgentReg
     registered_at: now,
     last_seen_at: now,
     load: null,
+    model_files: modelFilesJson(registration.modelFiles ?? []),
+    model_files_updated_at: now,
   };
   const { id: _id, ...changes } = row;
   await db
@@ -36,6 +40,23 @@ export async function registerAgent(db: Kysely<Database>, registration: AgentReg
     .execute();
   const stored = await db.selectFrom("agents").selectAll().where("id", "=", registration.id).executeTakeFirstOrThrow();
   return agentFromRow(stored);
+}
+
+/**
+ * Records what an agent answered to a rescan: its hardware and model files. Returns false when the
+ * agent is unknown (it left in between).
+ */
+export async function recordModelFiles(db: Kysely<Database>, id: string, hardware: Hardware | undefined, modelFiles: readonly ModelFile[], now: number): Promise<boolean> {
+  const result = await db
+    .updateTable("agents")
+    .set({
+      model_files: modelFilesJson(modelFiles),
+      model_files_updated_at: now,
+      ...(hardware === undefined ? {} : { hardware: toJsonString(HardwareSchema, hardware) }),
+    })
+    .where("id", "=", id)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
 }
 
 /** Forgets an agent; returns whether it was known. */
@@ -83,7 +104,24 @@ function agentFromRow(row: Selectable<AgentsTable>): Agent {
     lastSeenAt: BigInt(row.last_seen_at),
     load: row.load === null ? undefined : parseProtoJson(AgentLoadSchema, row.load, `agents.load of "${row.id}"`),
     stale: false,
+    modelFiles: row.model_files === null ? [] : parseModelFiles(row.model_files, `agents.model_files of "${row.id}"`),
+    modelFilesUpdatedAt: BigInt(Number(row.model_files_updated_at ?? 0)),
   });
+}
+
+function modelFilesJson(files: readonly ModelFile[]): string {
+  return `[${files.map((file) => toJsonString(ModelFileSchema, file)).join(",")}]`;
+}
+
+function parseModelFiles(text: string, what: string): ModelFile[] {
+  let items: unknown;
+  try {
+    items = JSON.parse(text);
+  } catch {
+    items = undefined;
+  }
+  if (!Array.isArray(items)) throw new ConnectError(`${what} is not a JSON array`, Code.Internal);
+  return items.map((item) => parseProtoJson(ModelFileSchema, JSON.stringify(item), what));
 }
 
 function parseProtoJson<Schema extends DescMessage>(schema: Schema, text: string, what: string): MessageShape<Schema> {

@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Insertable, Kysely, Selectable } from "kysely";
 import { ModelSchema, type Model } from "../../../gen/iir/registry/v1/registry_pb.js";
 import { redactUrlCredentialsIn } from "../../common/redact-url.js";
+import { autoFromText, autoToText, deploymentProblems, deploymentsFromText, deploymentsToText } from "./model-deployments.js";
 import type { Database, ModelsTable } from "./schema.js";
 
 /** Finds one model by name, enabled or not. */
@@ -74,6 +75,7 @@ export function validateModel(model: Model): string[] {
     if (!requestFieldName.test(field)) problems.push(`allowed_request_fields[${index}] must be a request field name such as service_tier, got "${field}"`);
     else if (model.allowedRequestFields.indexOf(field) !== index) problems.push(`allowed_request_fields[${index}] repeats "${field}"`);
   });
+  problems.push(...deploymentProblems(model, apiKeyEnvProblem));
   return problems;
 }
 
@@ -122,6 +124,11 @@ function modelToRow(model: Model, now: number): Insertable<ModelsTable> {
     updated_at: now,
     allowed_request_fields: JSON.stringify(model.allowedRequestFields),
     cache_sampled: model.cacheSampled ? 1 : 0,
+    deployments: deploymentsToText(model.deployments),
+    strategy: model.strategy,
+    ttft_timeout_ms: model.ttftTimeoutMs,
+    capabilities: JSON.stringify(model.capabilities),
+    auto: autoToText(model.auto),
   };
 }
 
@@ -142,6 +149,11 @@ export function modelFromRow(row: Selectable<ModelsTable>): Model {
     updatedAt: BigInt(row.updated_at),
     allowedRequestFields: parseStringList(row.allowed_request_fields, `models.allowed_request_fields of "${row.name}"`),
     cacheSampled: Boolean(Number(row.cache_sampled)),
+    deployments: deploymentsFromText(row.deployments, `models.deployments of "${row.name}"`),
+    strategy: row.strategy,
+    ttftTimeoutMs: Number(row.ttft_timeout_ms),
+    capabilities: parseStringList(row.capabilities, `models.capabilities of "${row.name}"`),
+    auto: autoFromText(row.auto, `models.auto of "${row.name}"`),
   });
 }
 

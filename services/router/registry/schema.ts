@@ -27,6 +27,16 @@ export interface ModelsTable {
   allowed_request_fields: string;
   /** 0 or 1: whether answers to sampling requests are cached too. */
   cache_sampled: number;
+  /** JSON array of proto JSON `iir.registry.v1.Deployment`s; empty: the fields above are the one deployment. */
+  deployments: string;
+  /** How a deployment is chosen ("", ordered, weighted, least-busy, lowest-latency). */
+  strategy: string;
+  /** Longest wait for the first token, ms; 0: the router's default. */
+  ttft_timeout_ms: number;
+  /** JSON array of what the model can do (tools, images, json_schema, reasoning). */
+  capabilities: string;
+  /** Proto JSON of `iir.registry.v1.AutoRouting`, or null when the entry is no `auto` router. */
+  auto: string | null;
 }
 
 /** A row of `agents`: a registered agent and its last reported load. */
@@ -41,6 +51,10 @@ export interface AgentsTable {
   last_seen_at: Timestamp;
   /** Proto JSON of `iir.heartbeat.v1.AgentLoad` from the latest beat, or null before the first. */
   load: string | null;
+  /** JSON array of proto JSON `iir.registry.v1.ModelFile`s from the agent's models directory, or null. */
+  model_files: string | null;
+  /** When model_files was last written (ms since the epoch); 0: never. */
+  model_files_updated_at: ColumnType<number, number | undefined, number>;
 }
 
 /** A row of `api_keys`: an API key of inference callers, stored as its SHA-256 digest — never the key itself. */

@@ -166,3 +166,46 @@ test("retry-after is read as seconds or an HTTP date", (t) => {
   t.is(parseRetryAfter("soon"), undefined);
   t.is(parseRetryAfter(new Date(10_000).toUTCString(), 4000), 6000);
 });
+
+test("a failure rate over the window opens the breaker even without N failures in a row", async (t) => {
+  const { upstream, call, state, transitions } = setUp({ failures: 100, cooldownMs: 1000, maxCooldownMs: 4000, failureRatePercent: 50, failureRateMinimum: 6, failureRateWindowMs: 10_000 } as never);
+  // Alternating failure and success: never two failures in a row, but half of all attempts fail.
+  for (let index = 0; index < 3; index++) {
+    upstream.outcomes.push(unavailable(), undefined);
+    await t.throwsAsync(call());
+    await call();
+  }
+  t.is(state(), BreakerState.closed, "only a failure opens a breaker");
+  upstream.outcomes.push(unavailable());
+  await t.throwsAsync(call());
+  t.is(state(), BreakerState.open);
+  t.regex(transitions.at(-1)!.reason, /failure rate/);
+});
+
+test("openings and closings are published to the share; another replica's are mirrored without being published again", async (t) => {
+  const published: unknown[] = [];
+  let clock = 1_000_000;
+  const breakers = createCircuitBreakers({
+    settings: { failures: 1, cooldownMs: 1000, maxCooldownMs: 4000 },
+    now: () => clock,
+    share: { publish: (event) => published.push(event), claimProbe: async () => false, releaseProbe: () => undefined },
+  });
+  const upstream = scriptedAdapter();
+  const call = () => breakers.guard([{ adapter: upstream.adapter, target }], new AbortController().signal)[0]!.adapter.chat(params, target, new AbortController().signal);
+  upstream.outcomes.push(unavailable());
+  await t.throwsAsync(call());
+  t.like(published[0], { kind: "open", backend: breakerKey(target), until: clock + 1000 });
+
+  // Another replica holds the probe claim: this one refuses after the cooldown instead of probing.
+  clock += 1001;
+  const refused = await t.throwsAsync(call());
+  t.regex(refused!.message, /another router replica/);
+  t.is(upstream.calls(), 1);
+
+  const other = { ...target, upstreamModel: "other" };
+  breakers.mirror({ kind: "open", backend: breakerKey(other), until: clock + 500, cooldownMs: 2000, reason: "Unavailable" });
+  t.is(breakers.states().get(breakerKey(other)), BreakerState.open);
+  breakers.mirror({ kind: "closed", backend: breakerKey(other) });
+  t.is(breakers.states().get(breakerKey(other)), BreakerState.closed);
+  t.is(published.length, 1, "mirrored events are not published again");
+});

@@ -2,6 +2,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { ChatAdapter, ChatTarget } from "../adapters/adapter.js";
 import { redactUrl } from "../../common/redact-url.js";
 import type { RouteCandidate } from "./resolve-route.js";
+import { isRetryBudgetExhausted } from "./retry-budget.js";
+import { createSlidingWindow, type SlidingWindow } from "./sliding-window.js";
 
 /** A breaker's state, as `iir_breaker_state` reports it: 0 closed, 1 half-open, 2 open. */
 export const BreakerState = { closed: 0, halfOpen: 1, open: 2 } as const;
@@ -14,6 +16,29 @@ export interface BreakerSettings {
   /** The first cooldown; it doubles each time a probe fails, up to maxCooldownMs. */
   readonly cooldownMs: number;
   readonly maxCooldownMs: number;
+  /** Failure rate (percent) over the window that opens a breaker besides consecutive failures; 0: off. */
+  readonly failureRatePercent?: number;
+  /** Attempts the window must hold before the rate counts. */
+  readonly failureRateMinimum?: number;
+  readonly failureRateWindowMs?: number;
+}
+
+/** An opening or closing, as replicas tell each other through a {@link BreakerShare}. */
+export type BreakerEvent =
+  | { readonly kind: "open"; readonly backend: string; readonly until: number; readonly cooldownMs: number; readonly reason: string }
+  | { readonly kind: "closed"; readonly backend: string };
+
+/**
+ * How breakers are shared between router replicas (shared-breakers.ts: Redis). The in-memory breaker
+ * stays the hot path: only openings, closings and probes touch the share, and none of it may fail a request.
+ */
+export interface BreakerShare {
+  /** Tells the other replicas of an opening or closing seen here; never throws, never awaited. */
+  publish(event: BreakerEvent): void;
+  /** Claims the one probe across replicas for `leaseMs`; true also when the share cannot be reached. */
+  claimProbe(backend: string, leaseMs: number): Promise<boolean>;
+  /** Gives the claim back once the probe settled. */
+  releaseProbe(backend: string): void;
 }
 
 /** A state change, for the log. */
@@ -31,14 +56,18 @@ export interface CircuitBreakersDeps {
   readonly settings: BreakerSettings;
   readonly now?: () => number;
   readonly onTransition?: (transition: BreakerTransition) => void;
+  /** Shares openings, closings and the probe with other router replicas; absent: this router's memory only. */
+  readonly share?: BreakerShare;
 }
 
-/** Circuit breakers per backend target, in this router's memory (not yet shared between replicas). */
+/** Circuit breakers per backend target, in this router's memory, mirrored from other replicas through a {@link BreakerShare}. */
 export interface CircuitBreakers {
   /** Wraps a request's candidates: an open breaker's candidate fails at once with Unavailable, without a call. */
   guard(candidates: RouteCandidate[], signal: AbortSignal): RouteCandidate[];
   /** Every tracked backend and its state, for the gauge. */
   states(): ReadonlyMap<string, BreakerState>;
+  /** Applies what another replica saw (an opening, a closing) without telling the share again. */
+  mirror(event: BreakerEvent): void;
 }
 
 interface Breaker {
@@ -48,6 +77,8 @@ interface Breaker {
   cooldownMs: number;
   openUntil: number;
   probing: boolean;
+  /** Attempts and failures over the failure-rate window; absent when that trigger is off. */
+  window: SlidingWindow<"attempts" | "failures"> | undefined;
 }
 
 /** Outcome of one attempt, as a breaker counts it. */
@@ -62,7 +93,10 @@ const maximumTracked = 1000;
  */
 export function breakerKey(target: ChatTarget): string {
   if (target.provider === "local") return `agent:${target.backend}`;
-  return `${target.provider}:${target.upstreamModel}@${redactUrl(target.baseUrl, "invalid-url")}`;
+  const key = `${target.provider}:${target.upstreamModel}@${redactUrl(target.baseUrl, "invalid-url")}`;
+  // A deployment named on its own (two keys for one endpoint and model) is a backend of its own.
+  const named = target.backend !== target.provider && target.backend !== `${target.provider}/${target.upstreamModel}`;
+  return named ? `${key}#${target.backend}` : key;
 }
 
 /** Creates the breakers; see {@link CircuitBreakers}. */
@@ -70,6 +104,14 @@ export function createCircuitBreakers(deps: CircuitBreakersDeps): CircuitBreaker
   const now = deps.now ?? Date.now;
   const { failures: threshold, cooldownMs: baseCooldown, maxCooldownMs } = deps.settings;
   const breakers = new Map<string, Breaker>();
+  const ratePercent = deps.settings.failureRatePercent ?? 0;
+  const rateMinimum = deps.settings.failureRateMinimum ?? 20;
+  const newWindow = () => (ratePercent > 0 ? createSlidingWindow(["attempts", "failures"] as const, deps.settings.failureRateWindowMs ?? 30_000) : undefined);
+  const rateExceeded = (breaker: Breaker, at: number): boolean => {
+    if (breaker.window === undefined) return false;
+    const attempts = breaker.window.count("attempts", at);
+    return attempts >= rateMinimum && breaker.window.count("failures", at) * 100 >= attempts * ratePercent;
+  };
 
   const transition = (backend: string, breaker: Breaker, to: BreakerState, reason: string) => {
     const from = breaker.state;
@@ -88,7 +130,7 @@ export function createCircuitBreakers(deps: CircuitBreakersDeps): CircuitBreaker
         }
       }
     }
-    breaker = { state: BreakerState.closed, failures: 0, cooldownMs: baseCooldown, openUntil: 0, probing: false };
+    breaker = { state: BreakerState.closed, failures: 0, cooldownMs: baseCooldown, openUntil: 0, probing: false, window: newWindow() };
     breakers.set(backend, breaker);
     return breaker;
   };
@@ -109,23 +151,44 @@ export function createCircuitBreakers(deps: CircuitBreakersDeps): CircuitBreaker
   const record = (backend: string, probe: boolean, outcome: Outcome) => {
     const existing = breakers.get(backend);
     if (probe && existing !== undefined) existing.probing = false;
+    if (probe) deps.share?.releaseProbe(backend);
     if (outcome.kind === "neutral") return;
+    const at = now();
     if (outcome.kind === "success") {
       if (existing === undefined) return;
+      existing.window?.add("attempts", at);
       existing.failures = 0;
       existing.cooldownMs = baseCooldown;
+      if (existing.state === BreakerState.closed) return;
+      // Failures from before the outage ended must not reopen it at the next one.
+      existing.window = newWindow();
       transition(backend, existing, BreakerState.closed, "a request succeeded");
+      deps.share?.publish({ kind: "closed", backend });
       return;
     }
     const breaker = existing ?? tracked(backend);
     breaker.failures += 1;
-    const opens = outcome.retryAfterMs !== undefined || breaker.state === BreakerState.halfOpen || breaker.failures >= threshold;
+    breaker.window?.add("attempts", at);
+    breaker.window?.add("failures", at);
+    const tripped = breaker.failures >= threshold || rateExceeded(breaker, at);
+    const opens = outcome.retryAfterMs !== undefined || breaker.state === BreakerState.halfOpen || (breaker.state === BreakerState.closed && tripped);
     if (!opens) return;
     // A provider's retry-after is kept, up to the longest cooldown: a bogus value cannot shut a backend out for days.
     const cooldown = outcome.retryAfterMs === undefined ? breaker.cooldownMs : Math.min(outcome.retryAfterMs, maxCooldownMs);
-    breaker.openUntil = now() + cooldown;
+    breaker.openUntil = at + cooldown;
     if (outcome.retryAfterMs === undefined) breaker.cooldownMs = Math.min(breaker.cooldownMs * 2, maxCooldownMs);
-    transition(backend, breaker, BreakerState.open, outcome.reason);
+    const reason = breaker.failures >= threshold || outcome.retryAfterMs !== undefined || breaker.state === BreakerState.halfOpen ? outcome.reason : `${outcome.reason}; failure rate over ${ratePercent}%`;
+    transition(backend, breaker, BreakerState.open, reason);
+    deps.share?.publish({ kind: "open", backend, until: breaker.openUntil, cooldownMs: breaker.cooldownMs, reason });
+  };
+
+  /** After a local half-open admission: the probe is this replica's only if no other replica claimed it. */
+  const claim = async (backend: string): Promise<Admission> => {
+    const share = deps.share;
+    if (share === undefined || (await share.claimProbe(backend, maxCooldownMs))) return { admitted: true, probe: true };
+    const breaker = breakers.get(backend);
+    if (breaker !== undefined) breaker.probing = false;
+    return { admitted: false, why: "a probe request from another router replica is testing it" };
   };
 
   return {
@@ -141,11 +204,27 @@ export function createCircuitBreakers(deps: CircuitBreakersDeps): CircuitBreaker
             : `backend ${backend} is skipped: its circuit breaker is ${why}`;
           return new ConnectError(message, Code.Unavailable);
         };
-        return { ...candidate, adapter: guardAdapter(candidate.adapter, { backend, signal, admit, record, refuse }) };
+        return { ...candidate, adapter: guardAdapter(candidate.adapter, { backend, signal, admit, claim, record, refuse }) };
       });
     },
     states() {
       return new Map([...breakers].map(([backend, breaker]) => [backend, breaker.state]));
+    },
+    mirror(event) {
+      if (event.kind === "closed") {
+        const breaker = breakers.get(event.backend);
+        if (breaker === undefined || breaker.state === BreakerState.closed) return;
+        Object.assign(breaker, { failures: 0, cooldownMs: baseCooldown, window: newWindow() });
+        transition(event.backend, breaker, BreakerState.closed, "another router replica saw it answer");
+        return;
+      }
+      const breaker = tracked(event.backend);
+      if (breaker.state === BreakerState.open && breaker.openUntil >= Math.min(event.until, now() + maxCooldownMs)) return;
+      // Another replica's word holds no longer than this router's own longest cooldown.
+      breaker.openUntil = Math.min(event.until, now() + maxCooldownMs);
+      breaker.cooldownMs = Math.min(Math.max(breaker.cooldownMs, event.cooldownMs), maxCooldownMs);
+      // From half-open as well: the other replica's probe failed. Already open: only the time moves.
+      transition(event.backend, breaker, BreakerState.open, `another router replica opened it: ${event.reason}`);
     },
   };
 }
@@ -156,20 +235,23 @@ interface GuardDeps {
   readonly backend: string;
   readonly signal: AbortSignal;
   readonly admit: (backend: string) => Admission;
+  readonly claim: (backend: string) => Promise<Admission>;
   readonly record: (backend: string, probe: boolean, outcome: Outcome) => void;
   readonly refuse: (why: string) => ConnectError;
 }
 
 function guardAdapter(adapter: ChatAdapter, deps: GuardDeps): ChatAdapter {
-  const enter = (): boolean => {
-    const admission = deps.admit(deps.backend);
+  // Only a probe waits (for the claim across replicas); every other request is admitted in memory.
+  const enter = async (): Promise<boolean> => {
+    let admission = deps.admit(deps.backend);
+    if (admission.admitted && admission.probe) admission = await deps.claim(deps.backend);
     if (!admission.admitted) throw deps.refuse(admission.why);
     return admission.probe;
   };
   const settle = (probe: boolean, error: unknown) => deps.record(deps.backend, probe, classify(error, deps.signal));
   const guarded: ChatAdapter = {
     async chat(params, target, signal) {
-      const probe = enter();
+      const probe = await enter();
       try {
         const response = await adapter.chat(params, target, signal);
         deps.record(deps.backend, probe, { kind: "success" });
@@ -180,7 +262,7 @@ function guardAdapter(adapter: ChatAdapter, deps: GuardDeps): ChatAdapter {
       }
     },
     async *chatStream(params, target, signal) {
-      const probe = enter();
+      const probe = await enter();
       // The first part shows the backend answers; what happens later in the stream is not counted.
       let settled = false;
       try {
@@ -209,7 +291,7 @@ function guardAdapter(adapter: ChatAdapter, deps: GuardDeps): ChatAdapter {
   const embed = adapter.embed;
   if (embed !== undefined) {
     guarded.embed = async (request, target, signal) => {
-      const probe = enter();
+      const probe = await enter();
       try {
         const response = await embed.call(adapter, request, target, signal);
         deps.record(deps.backend, probe, { kind: "success" });
@@ -228,7 +310,8 @@ function guardAdapter(adapter: ChatAdapter, deps: GuardDeps): ChatAdapter {
  * is up; the client's own cancellation says nothing about it.
  */
 function classify(error: unknown, signal: AbortSignal): Outcome {
-  if (signal.aborted) return { kind: "neutral" };
+  // Refused by the retry budget: the backend was never called.
+  if (signal.aborted || isRetryBudgetExhausted(error)) return { kind: "neutral" };
   const connectError = ConnectError.from(error);
   switch (connectError.code) {
     case Code.Unavailable:

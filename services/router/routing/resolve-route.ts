@@ -1,12 +1,16 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { ChatParams } from "../../../gen/iir/inference/v1/inference_pb.js";
-import type { Model } from "../../../gen/iir/registry/v1/registry_pb.js";
+import type { Deployment, Model } from "../../../gen/iir/registry/v1/registry_pb.js";
 import type { ProviderConfig } from "../../common/config.js";
 import type { ChatAdapter, ChatTarget } from "../adapters/adapter.js";
 import { llmdSchedulingHeaders } from "../adapters/openai-compatible/llmd-scheduling-headers.js";
-import type { AgentDirectory } from "../agents/agent-directory.js";
+import type { AgentDirectory, LiveAgent } from "../agents/agent-directory.js";
+import { deploymentName, deploymentUpstreamModel } from "../registry/model-deployments.js";
 import { apiKeyEnvProblem } from "../registry/models.repository.js";
+import type { BackendStats } from "./backend-stats.js";
+import { breakerKey } from "./circuit-breaker.js";
 import { providerForBareName } from "./model-prefixes.js";
+import { orderByStrategy, type StrategyChoice } from "./strategies.js";
 
 /** One place a request may go: the adapter that speaks to it and where it is. */
 export interface RouteCandidate {
@@ -27,6 +31,13 @@ export interface RouteResolverDeps {
   readonly secret: (variable: string) => string | undefined;
   /** Agents that registered with this router; absent: no agent routing. */
   readonly agents?: AgentDirectory;
+  /**
+   * What the router observes of each backend: read by the least-busy and lowest-latency strategies,
+   * and every resolved candidate is wrapped to feed it; absent: neither.
+   */
+  readonly stats?: BackendStats;
+  /** Uniform in [0, 1) for the weighted strategy; default Math.random (tests seed it). */
+  readonly random?: () => number;
 }
 
 /** Provider type of models served by IIR agents. */
@@ -73,51 +84,101 @@ export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
     }
     const adapter = deps.adapters.get(agentProvider);
     if (!adapter) throw new ConnectError(`no adapter for provider type '${agentProvider}'`, Code.Unimplemented);
-    return live.map((agent) => ({
-      adapter,
-      target: { backend: agent.id, provider: agentProvider, baseUrl: agent.address, apiKey: undefined, upstreamModel: model },
-      begin: () => directory.begin(agent.id),
-    }));
+    return live.map((agent) => agentCandidate(directory, adapter, agent, model));
   };
 
   const fromRegistry = (entry: Model): RouteCandidate[] => {
+    if (entry.deployments.length > 0) return fromDeployments(entry);
     if (entry.provider === agentProvider) {
       const target = entry.upstreamModel || entry.name;
       const agents = fromAgents(target);
       if (agents === undefined) throw new ConnectError(`no agent serves '${target}'`, Code.Unavailable);
       return agents;
     }
-    return [fromRegistryProvider(entry)];
+    return [fromRegistryProvider(entry, { ...entry, backend: entry.provider, label: `model '${entry.name}'` })];
   };
 
-  const fromRegistryProvider = (entry: Model): RouteCandidate => {
-    const provider = providerNamed(deps.providers, entry.provider);
-    const baseUrl = entry.baseUrl || provider?.baseUrl;
+  const fromRegistryProvider = (entry: Model, served: ServedAt): RouteCandidate => {
+    const provider = providerNamed(deps.providers, served.provider);
+    const baseUrl = served.baseUrl || provider?.baseUrl;
     if (!baseUrl) {
       const variable = provider?.baseUrlVariable;
       throw new ConnectError(
-        `model '${entry.name}' has no base URL: set it in the registry${variable ? ` or set ${variable}` : ""}`,
+        `${served.label} has no base URL: set it in the registry${variable ? ` or set ${variable}` : ""}`,
         Code.FailedPrecondition,
       );
     }
     // A hand-edited registry is refused here too, before the variable is read: only EXTERNAL_* hold provider keys.
-    const keyProblem = apiKeyEnvProblem(entry.apiKeyEnv);
+    const keyProblem = apiKeyEnvProblem(served.apiKeyEnv);
     if (keyProblem !== undefined) {
-      throw new ConnectError(`model '${entry.name}' is misconfigured in the registry: ${keyProblem}`, Code.FailedPrecondition);
+      throw new ConnectError(`${served.label} is misconfigured in the registry: ${keyProblem}`, Code.FailedPrecondition);
     }
-    const apiKey = entry.apiKeyEnv ? deps.secret(entry.apiKeyEnv) : provider?.apiKey;
-    if (entry.apiKeyEnv && !apiKey) {
-      throw new ConnectError(`model '${entry.name}' needs an API key: set ${entry.apiKeyEnv}`, Code.FailedPrecondition);
+    const apiKey = served.apiKeyEnv ? deps.secret(served.apiKeyEnv) : provider?.apiKey;
+    if (served.apiKeyEnv && !apiKey) {
+      throw new ConnectError(`${served.label} needs an API key: set ${served.apiKeyEnv}`, Code.FailedPrecondition);
     }
-    return candidate(entry.provider, {
-      backend: entry.provider,
-      provider: entry.provider,
+    return candidate(served.provider, {
+      backend: served.backend,
+      provider: served.provider,
       baseUrl,
       apiKey,
-      upstreamModel: entry.upstreamModel || entry.name,
+      upstreamModel: served.upstreamModel || entry.name,
       allowedRequestFields: entry.allowedRequestFields,
-      credentialSource: registryCredentialSource(entry, provider, baseUrl),
+      credentialSource: registryCredentialSource(served, provider, baseUrl),
     });
+  };
+
+  /**
+   * One candidate per deployment (a "local" one: per live agent), ordered by the entry's strategy.
+   * A deployment that cannot be called now is skipped; only when none can is its error thrown, so the
+   * entry's fallbacks run.
+   */
+  const fromDeployments = (entry: Model): RouteCandidate[] => {
+    const choices: DeploymentChoice[] = [];
+    const skipped: { readonly name: string; readonly error: ConnectError }[] = [];
+    for (const deployment of entry.deployments) {
+      try {
+        choices.push(...deploymentChoices(entry, deployment));
+      } catch (error) {
+        skipped.push({ name: deploymentName(deployment, entry), error: ConnectError.from(error) });
+      }
+    }
+    if (choices.length === 0) throw noDeploymentCallable(entry.name, skipped);
+    return orderByStrategy(entry.strategy, choices, { stats: deps.stats, random: deps.random }).map((choice) => choice.candidate);
+  };
+
+  const deploymentChoices = (entry: Model, deployment: Deployment): DeploymentChoice[] => {
+    const name = deploymentName(deployment, entry);
+    const upstreamModel = deploymentUpstreamModel(deployment, entry);
+    const weight = deployment.weight > 0 ? deployment.weight : 1;
+    if (deployment.provider === agentProvider) {
+      const live = deps.agents === undefined || isProviderName(deps.providers, upstreamModel) ? [] : deps.agents.liveFor(upstreamModel);
+      if (live.length === 0) throw new ConnectError(`no live agent serves '${upstreamModel}'`, Code.Unavailable);
+      const adapter = deps.adapters.get(agentProvider);
+      if (!adapter) throw new ConnectError(`no adapter for provider type '${agentProvider}'`, Code.Unimplemented);
+      const directory = deps.agents!;
+      // The deployment's share of traffic is split among its agents.
+      return live.map((agent) => {
+        const routed = agentCandidate(directory, adapter, agent, upstreamModel);
+        return { candidate: routed, key: breakerKey(routed.target), weight: weight / live.length, queued: agent.load?.queueLength ?? 0, agentInFlight: agent.inFlight };
+      });
+    }
+    const provider = providerNamed(deps.providers, deployment.provider);
+    // A provider's own endpoint without its key is refused by the provider: not worth a call.
+    if (!deployment.baseUrl && !deployment.apiKeyEnv && provider?.baseUrl && provider.keyRequired && !provider.apiKey && !hasUserInfo(provider.baseUrl)) {
+      throw new ConnectError(`deployment '${name}' needs an API key: set ${provider.apiKeyVariable}`, Code.FailedPrecondition);
+    }
+    const served: ServedAt = {
+      label: `deployment '${name}' of model '${entry.name}'`,
+      name: entry.name,
+      backend: name,
+      provider: deployment.provider,
+      baseUrl: deployment.baseUrl,
+      upstreamModel,
+      apiKeyEnv: deployment.apiKeyEnv,
+    };
+    const routed = fromRegistryProvider(entry, served);
+    return [{ candidate: routed, key: breakerKey(routed.target), weight, queued: 0 }];
   };
 
   const fromProviderName = (model: string): RouteCandidate | undefined => {
@@ -218,9 +279,54 @@ export function createRouteResolver(deps: RouteResolverDeps): RouteResolver {
     resolve(model, requestHeaders) {
       const candidates = resolveWithFallbacks(model);
       const scheduling = requestHeaders === undefined ? undefined : llmdSchedulingHeaders(requestHeaders);
-      return scheduling === undefined ? candidates : candidates.map((candidate) => withLlmdSchedulingHeaders(candidate, scheduling));
+      const routed = scheduling === undefined ? candidates : candidates.map((candidate) => withLlmdSchedulingHeaders(candidate, scheduling));
+      // Innermost around each adapter: every attempt's time to first token and in-flight count is recorded.
+      return deps.stats === undefined ? routed : deps.stats.observe(routed);
     },
   };
+}
+
+/** Where a registry entry, or one deployment of it, is served; empty fields come from the provider's configuration. */
+interface ServedAt {
+  /** How messages name it: `model 'x'` or `deployment 'd' of model 'x'`. */
+  readonly label: string;
+  /** The registry entry's name. */
+  readonly name: string;
+  /** `x-iir-backend`: the provider name for an entry, the deployment's name for a deployment. */
+  readonly backend: string;
+  readonly provider: string;
+  readonly baseUrl: string;
+  readonly upstreamModel: string;
+  readonly apiKeyEnv: string;
+}
+
+/** A deployment's candidate as its entry's strategy weighs it. */
+interface DeploymentChoice extends StrategyChoice {
+  readonly candidate: RouteCandidate;
+}
+
+/** A live agent as a candidate: its id is the backend, and the directory counts the attempt in flight. */
+function agentCandidate(directory: AgentDirectory, adapter: ChatAdapter, agent: LiveAgent, model: string): RouteCandidate {
+  return {
+    adapter,
+    target: { backend: agent.id, provider: agentProvider, baseUrl: agent.address, apiKey: undefined, upstreamModel: model },
+    begin: () => directory.begin(agent.id),
+  };
+}
+
+/**
+ * Why no deployment of a model can be called, each named: Unavailable when one waits on agents
+ * (they may come back), FailedPrecondition when all need an operator, else the first refusal's code.
+ */
+function noDeploymentCallable(model: string, skipped: readonly { readonly name: string; readonly error: ConnectError }[]): ConnectError {
+  const codes = skipped.map(({ error }) => error.code);
+  const code = codes.includes(Code.Unavailable)
+    ? Code.Unavailable
+    : codes.every((each) => each === Code.FailedPrecondition)
+      ? Code.FailedPrecondition
+      : (codes.find((each) => each !== Code.FailedPrecondition) ?? Code.FailedPrecondition);
+  const reasons = skipped.map(({ name, error }) => `${name}: ${error.rawMessage}`).join("; ");
+  return new ConnectError(`no deployment of model '${model}' can be called: ${reasons}`, code);
 }
 
 /** Whether a resolution error means the model is there but cannot be called now (vs. unknown, disabled, refused). */
@@ -235,12 +341,13 @@ function withLlmdSchedulingHeaders(candidate: RouteCandidate, scheduling: Readon
   return { ...candidate, target: { ...candidate.target, headers: { ...candidate.target.headers, ...scheduling } } };
 }
 
-/** Where an operator fixes the credentials of a registry entry's provider (never their value). */
-function registryCredentialSource(entry: Model, provider: ProviderConfig | undefined, baseUrl: string): string {
-  if (entry.apiKeyEnv) return entry.apiKeyEnv;
-  if (entry.baseUrl && !provider?.apiKey && hasUserInfo(entry.baseUrl)) return `the credentials in the base_url of registry model '${entry.name}'`;
+/** Where an operator fixes the credentials of a registry entry's (or deployment's) provider (never their value). */
+function registryCredentialSource(served: ServedAt, provider: ProviderConfig | undefined, baseUrl: string): string {
+  if (served.apiKeyEnv) return served.apiKeyEnv;
+  const where = served.backend === served.provider ? `registry model '${served.name}'` : `deployment '${served.backend}' of registry model '${served.name}'`;
+  if (served.baseUrl && !provider?.apiKey && hasUserInfo(served.baseUrl)) return `the credentials in the base_url of ${where}`;
   if (provider !== undefined) return providerCredentialSource(provider, baseUrl);
-  return `the api_key_env of registry model '${entry.name}' (none is set)`;
+  return `the api_key_env of ${where} (none is set)`;
 }
 
 /** Where an operator fixes a configured provider's credentials: its key variable, or the user and password in its base URL. */

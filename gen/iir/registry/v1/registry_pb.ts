@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file iir/registry/v1/registry.proto.
  */
 export const file_iir_registry_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("Ch5paXIvcmVnaXN0cnkvdjEvcmVnaXN0cnkucHJvdG8SD2lpci5yZWdpc3RyeS52MSLjAwoFTW9kZWwSDAoEbmFtZRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRIQCghiYXNlX3VybBgDIAEoCRIWCg51cHN0cmVhbV9tb2RlbBgEIAEoCRITCgthcGlfa2V5X2VudhgFIAEoCRIRCglmYWxsYmFja3MYBiADKAkSFgoOY29udGV4dF9sZW5ndGgYByABKAUSHwoXaW5wdXRfcHJpY2VfcGVyX21pbGxpb24YCCABKAESIAoYb3V0cHV0X3ByaWNlX3Blcl9taWxsaW9uGAkgASgBEg8KB2VuYWJsZWQYCiABKAgSEgoKY3JlYXRlZF9hdBgLIAEoAxISCgp1cGRhdGVkX2F0GAwgASgDEh4KFmFsbG93ZWRfcmVxdWVzdF9maWVsZHMYDSADKAkSFQoNY2FjaGVfc2FtcGxlZBgOIAEoCBIwCgtkZXBsb3ltZW50cxgPIAMoCzIbLmlpci5yZWdpc3RyeS52MS5EZXBsb3ltZW50EhAKCHN0cmF0ZWd5GBAgASgJEhcKD3R0ZnRfdGltZW91dF9tcxgRIAEoBRIUCgxjYXBhYmlsaXRpZXMYEiADKAkSKgoEYXV0bxgTIAEoCzIcLmlpci5yZWdpc3RyeS52MS5BdXRvUm91dGluZyJ7CgpEZXBsb3ltZW50EgwKBG5hbWUYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSFgoOdXBzdHJlYW1fbW9kZWwYAyABKAkSEAoIYmFzZV91cmwYBCABKAkSEwoLYXBpX2tleV9lbnYYBSABKAkSDgoGd2VpZ2h0GAYgASgFImYKC0F1dG9Sb3V0aW5nEhIKCmNhbmRpZGF0ZXMYASADKAkSEwoLY29zdF93ZWlnaHQYAiABKAESFgoObGF0ZW5jeV93ZWlnaHQYAyABKAESFgoOY29zdF90aHJlc2hvbGQYBCABKAEiHwoPR2V0TW9kZWxSZXF1ZXN0EgwKBG5hbWUYASABKAkiOQoQR2V0TW9kZWxSZXNwb25zZRIlCgVtb2RlbBgBIAEoCzIWLmlpci5yZWdpc3RyeS52MS5Nb2RlbCITChFMaXN0TW9kZWxzUmVxdWVzdCI8ChJMaXN0TW9kZWxzUmVzcG9uc2USJgoGbW9kZWxzGAEgAygLMhYuaWlyLnJlZ2lzdHJ5LnYxLk1vZGVsIjsKElVwc2VydE1vZGVsUmVxdWVzdBIlCgVtb2RlbBgBIAEoCzIWLmlpci5yZWdpc3RyeS52MS5Nb2RlbCI8ChNVcHNlcnRNb2RlbFJlc3BvbnNlEiUKBW1vZGVsGAEgASgLMhYuaWlyLnJlZ2lzdHJ5LnYxLk1vZGVsIiIKEkRlbGV0ZU1vZGVsUmVxdWVzdBIMCgRuYW1lGAEgASgJIhUKE0RlbGV0ZU1vZGVsUmVzcG9uc2UibwoISGFyZHdhcmUSEQoJY3B1X2NvcmVzGAEgASgFEhQKDG1lbW9yeV9ieXRlcxgCIAEoAxIQCghncHVfbmFtZRgDIAEoCRIWCg5ncHVfdnJhbV9ieXRlcxgEIAEoAxIQCghwbGF0Zm9ybRgFIAEoCSLIAQoFQWdlbnQSCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIOCgZtb2RlbHMYAyADKAkSKwoIaGFyZHdhcmUYBCABKAsyGS5paXIucmVnaXN0cnkudjEuSGFyZHdhcmUSFQoNcmVnaXN0ZXJlZF9hdBgFIAEoAxIUCgxsYXN0X3NlZW5fYXQYBiABKAMSKQoEbG9hZBgHIAEoCzIbLmlpci5oZWFydGJlYXQudjEuQWdlbnRMb2FkEg0KBXN0YWxlGAggASgIInAKFFJlZ2lzdGVyQWdlbnRSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGbW9kZWxzGAMgAygJEisKCGhhcmR3YXJlGAQgASgLMhkuaWlyLnJlZ2lzdHJ5LnYxLkhhcmR3YXJlIjsKFVJlZ2lzdGVyQWdlbnRSZXNwb25zZRIiChpoZWFydGJlYXRfaW50ZXJ2YWxfc2Vjb25kcxgBIAEoBSIkChZEZXJlZ2lzdGVyQWdlbnRSZXF1ZXN0EgoKAmlkGAEgASgJIhkKF0RlcmVnaXN0ZXJBZ2VudFJlc3BvbnNlIhMKEUxpc3RBZ2VudHNSZXF1ZXN0IjwKEkxpc3RBZ2VudHNSZXNwb25zZRImCgZhZ2VudHMYASADKAsyFi5paXIucmVnaXN0cnkudjEuQWdlbnQiwQEKBkFwaUtleRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhEKCWxhc3RfZm91chgDIAEoCRIQCgNycG0YBCABKAVIAIgBARIQCgN0cG0YBSABKAVIAYgBARISCgpjcmVhdGVkX2F0GAYgASgDEhIKCnJldm9rZWRfYXQYByABKAMSGwoObWF4X2NvbmN1cnJlbnQYCCABKAVIAogBAUIGCgRfcnBtQgYKBF90cG1CEQoPX21heF9jb25jdXJyZW50IocBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoDcnBtGAIgASgFSACIAQESEAoDdHBtGAMgASgFSAGIAQESGwoObWF4X2NvbmN1cnJlbnQYBCABKAVIAogBAUIGCgRfcnBtQgYKBF90cG1CEQoPX21heF9jb25jdXJyZW50IlAKFENyZWF0ZUFwaUtleVJlc3BvbnNlEigKB2FwaV9rZXkYASABKAsyFy5paXIucmVnaXN0cnkudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSIUChJMaXN0QXBpS2V5c1JlcXVlc3QiQAoTTGlzdEFwaUtleXNSZXNwb25zZRIpCghhcGlfa2V5cxgBIAMoCzIXLmlpci5yZWdpc3RyeS52MS5BcGlLZXkiIwoTUmV2b2tlQXBpS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJIkAKFFJldm9rZUFwaUtleVJlc3BvbnNlEigKB2FwaV9rZXkYASABKAsyFy5paXIucmVnaXN0cnkudjEuQXBpS2V5Mp4HCg9SZWdpc3RyeVNlcnZpY2USTwoIR2V0TW9kZWwSIC5paXIucmVnaXN0cnkudjEuR2V0TW9kZWxSZXF1ZXN0GiEuaWlyLnJlZ2lzdHJ5LnYxLkdldE1vZGVsUmVzcG9uc2USVQoKTGlzdE1vZGVscxIiLmlpci5yZWdpc3RyeS52MS5MaXN0TW9kZWxzUmVxdWVzdBojLmlpci5yZWdpc3RyeS52MS5MaXN0TW9kZWxzUmVzcG9uc2USWAoLVXBzZXJ0TW9kZWwSIy5paXIucmVnaXN0cnkudjEuVXBzZXJ0TW9kZWxSZXF1ZXN0GiQuaWlyLnJlZ2lzdHJ5LnYxLlVwc2VydE1vZGVsUmVzcG9uc2USWAoLRGVsZXRlTW9kZWwSIy5paXIucmVnaXN0cnkudjEuRGVsZXRlTW9kZWxSZXF1ZXN0GiQuaWlyLnJlZ2lzdHJ5LnYxLkRlbGV0ZU1vZGVsUmVzcG9uc2USXgoNUmVnaXN0ZXJBZ2VudBIlLmlpci5yZWdpc3RyeS52MS5SZWdpc3RlckFnZW50UmVxdWVzdBomLmlpci5yZWdpc3RyeS52MS5SZWdpc3RlckFnZW50UmVzcG9uc2USZAoPRGVyZWdpc3RlckFnZW50EicuaWlyLnJlZ2lzdHJ5LnYxLkRlcmVnaXN0ZXJBZ2VudFJlcXVlc3QaKC5paXIucmVnaXN0cnkudjEuRGVyZWdpc3RlckFnZW50UmVzcG9uc2USVQoKTGlzdEFnZW50cxIiLmlpci5yZWdpc3RyeS52MS5MaXN0QWdlbnRzUmVxdWVzdBojLmlpci5yZWdpc3RyeS52MS5MaXN0QWdlbnRzUmVzcG9uc2USWwoMQ3JlYXRlQXBpS2V5EiQuaWlyLnJlZ2lzdHJ5LnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaJS5paXIucmVnaXN0cnkudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USWAoLTGlzdEFwaUtleXMSIy5paXIucmVnaXN0cnkudjEuTGlzdEFwaUtleXNSZXF1ZXN0GiQuaWlyLnJlZ2lzdHJ5LnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USWwoMUmV2b2tlQXBpS2V5EiQuaWlyLnJlZ2lzdHJ5LnYxLlJldm9rZUFwaUtleVJlcXVlc3QaJS5paXIucmVnaXN0cnkudjEuUmV2b2tlQXBpS2V5UmVzcG9uc2ViBnByb3RvMw", [file_iir_heartbeat_v1_heartbeat]);
+  fileDesc("Ch5paXIvcmVnaXN0cnkvdjEvcmVnaXN0cnkucHJvdG8SD2lpci5yZWdpc3RyeS52MSLjAwoFTW9kZWwSDAoEbmFtZRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRIQCghiYXNlX3VybBgDIAEoCRIWCg51cHN0cmVhbV9tb2RlbBgEIAEoCRITCgthcGlfa2V5X2VudhgFIAEoCRIRCglmYWxsYmFja3MYBiADKAkSFgoOY29udGV4dF9sZW5ndGgYByABKAUSHwoXaW5wdXRfcHJpY2VfcGVyX21pbGxpb24YCCABKAESIAoYb3V0cHV0X3ByaWNlX3Blcl9taWxsaW9uGAkgASgBEg8KB2VuYWJsZWQYCiABKAgSEgoKY3JlYXRlZF9hdBgLIAEoAxISCgp1cGRhdGVkX2F0GAwgASgDEh4KFmFsbG93ZWRfcmVxdWVzdF9maWVsZHMYDSADKAkSFQoNY2FjaGVfc2FtcGxlZBgOIAEoCBIwCgtkZXBsb3ltZW50cxgPIAMoCzIbLmlpci5yZWdpc3RyeS52MS5EZXBsb3ltZW50EhAKCHN0cmF0ZWd5GBAgASgJEhcKD3R0ZnRfdGltZW91dF9tcxgRIAEoBRIUCgxjYXBhYmlsaXRpZXMYEiADKAkSKgoEYXV0bxgTIAEoCzIcLmlpci5yZWdpc3RyeS52MS5BdXRvUm91dGluZyJ7CgpEZXBsb3ltZW50EgwKBG5hbWUYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSFgoOdXBzdHJlYW1fbW9kZWwYAyABKAkSEAoIYmFzZV91cmwYBCABKAkSEwoLYXBpX2tleV9lbnYYBSABKAkSDgoGd2VpZ2h0GAYgASgFImYKC0F1dG9Sb3V0aW5nEhIKCmNhbmRpZGF0ZXMYASADKAkSEwoLY29zdF93ZWlnaHQYAiABKAESFgoObGF0ZW5jeV93ZWlnaHQYAyABKAESFgoOY29zdF90aHJlc2hvbGQYBCABKAEiHwoPR2V0TW9kZWxSZXF1ZXN0EgwKBG5hbWUYASABKAkiOQoQR2V0TW9kZWxSZXNwb25zZRIlCgVtb2RlbBgBIAEoCzIWLmlpci5yZWdpc3RyeS52MS5Nb2RlbCITChFMaXN0TW9kZWxzUmVxdWVzdCI8ChJMaXN0TW9kZWxzUmVzcG9uc2USJgoGbW9kZWxzGAEgAygLMhYuaWlyLnJlZ2lzdHJ5LnYxLk1vZGVsIjsKElVwc2VydE1vZGVsUmVxdWVzdBIlCgVtb2RlbBgBIAEoCzIWLmlpci5yZWdpc3RyeS52MS5Nb2RlbCI8ChNVcHNlcnRNb2RlbFJlc3BvbnNlEiUKBW1vZGVsGAEgASgLMhYuaWlyLnJlZ2lzdHJ5LnYxLk1vZGVsIiIKEkRlbGV0ZU1vZGVsUmVxdWVzdBIMCgRuYW1lGAEgASgJIhUKE0RlbGV0ZU1vZGVsUmVzcG9uc2UinQEKCEhhcmR3YXJlEhEKCWNwdV9jb3JlcxgBIAEoBRIUCgxtZW1vcnlfYnl0ZXMYAiABKAMSEAoIZ3B1X25hbWUYAyABKAkSFgoOZ3B1X3ZyYW1fYnl0ZXMYBCABKAMSEAoIcGxhdGZvcm0YBSABKAkSEAoIZ3B1X3R5cGUYBiABKAkSGgoSdG90YWxfbWVtb3J5X2J5dGVzGAcgASgDIpkCCgVBZ2VudBIKCgJpZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJEg4KBm1vZGVscxgDIAMoCRIrCghoYXJkd2FyZRgEIAEoCzIZLmlpci5yZWdpc3RyeS52MS5IYXJkd2FyZRIVCg1yZWdpc3RlcmVkX2F0GAUgASgDEhQKDGxhc3Rfc2Vlbl9hdBgGIAEoAxIpCgRsb2FkGAcgASgLMhsuaWlyLmhlYXJ0YmVhdC52MS5BZ2VudExvYWQSDQoFc3RhbGUYCCABKAgSLwoLbW9kZWxfZmlsZXMYCSADKAsyGi5paXIucmVnaXN0cnkudjEuTW9kZWxGaWxlEh4KFm1vZGVsX2ZpbGVzX3VwZGF0ZWRfYXQYCiABKAMioQEKFFJlZ2lzdGVyQWdlbnRSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGbW9kZWxzGAMgAygJEisKCGhhcmR3YXJlGAQgASgLMhkuaWlyLnJlZ2lzdHJ5LnYxLkhhcmR3YXJlEi8KC21vZGVsX2ZpbGVzGAUgAygLMhouaWlyLnJlZ2lzdHJ5LnYxLk1vZGVsRmlsZSLjAQoJTW9kZWxGaWxlEhEKCWZpbGVfbmFtZRgBIAEoCRIQCghtb2RlbF9pZBgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEhQKDGFyY2hpdGVjdHVyZRgEIAEoCRIMCgRuYW1lGAUgASgJEhcKD3BhcmFtZXRlcl9jb3VudBgGIAEoAxIUCgxxdWFudGl6YXRpb24YByABKAkSFgoOY29udGV4dF9sZW5ndGgYCCABKAUSMgoJZXN0aW1hdGVzGAkgAygLMh8uaWlyLnJlZ2lzdHJ5LnYxLk1lbW9yeUVzdGltYXRlIk0KDk1lbW9yeUVzdGltYXRlEhQKDGNvbnRleHRfc2l6ZRgBIAEoBRIRCglyYW1fYnl0ZXMYAiABKAMSEgoKdnJhbV9ieXRlcxgDIAEoAyK9AQoTTW9kZWxSZWNvbW1lbmRhdGlvbhIRCglmaWxlX25hbWUYASABKAkSEAoIbW9kZWxfaWQYAiABKAkSDAoEZml0cxgDIAEoCBIYChBtYXhfY29udGV4dF9zaXplGAQgASgFEhYKDnJlcXVpcmVkX2J5dGVzGAUgASgDEgwKBHJhbmsYBiABKAUSEwoLcmVjb21tZW5kZWQYByABKAgSDgoGbG9hZGVkGAggASgIEg4KBnJlYXNvbhgJIAEoCSK1AQoLQWdlbnRTdGF0dXMSJQoFYWdlbnQYASABKAsyFi5paXIucmVnaXN0cnkudjEuQWdlbnQSFAoMYnVkZ2V0X2J5dGVzGAIgASgDEhMKC2J1ZGdldF9raW5kGAMgASgJEj0KD3JlY29tbWVuZGF0aW9ucxgEIAMoCzIkLmlpci5yZWdpc3RyeS52MS5Nb2RlbFJlY29tbWVuZGF0aW9uEhUKDXJlZnJlc2hfZXJyb3IYBSABKAkiiQEKDlJlZ2lzdHJ5U3RhdHVzEhcKD2xhc3RfcmVmcmVzaF9hdBgBIAEoAxIZChFoZWFkcm9vbV9mcmFjdGlvbhgCIAEoARIVCg1yZXNlcnZlX2J5dGVzGAMgASgDEiwKBmFnZW50cxgEIAMoCzIcLmlpci5yZWdpc3RyeS52MS5BZ2VudFN0YXR1cyIYChZSZWZyZXNoUmVnaXN0cnlSZXF1ZXN0IkoKF1JlZnJlc2hSZWdpc3RyeVJlc3BvbnNlEi8KBnN0YXR1cxgBIAEoCzIfLmlpci5yZWdpc3RyeS52MS5SZWdpc3RyeVN0YXR1cyIaChhHZXRSZWdpc3RyeVN0YXR1c1JlcXVlc3QiTAoZR2V0UmVnaXN0cnlTdGF0dXNSZXNwb25zZRIvCgZzdGF0dXMYASABKAsyHy5paXIucmVnaXN0cnkudjEuUmVnaXN0cnlTdGF0dXMiUgoVTG9hZEFnZW50TW9kZWxSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEhEKCWZpbGVfbmFtZRgCIAEoCRIUCgxjb250ZXh0X3NpemUYAyABKAUiQAoWTG9hZEFnZW50TW9kZWxSZXNwb25zZRIQCghtb2RlbF9pZBgBIAEoCRIUCgxjb250ZXh0X3NpemUYAiABKAUiOwoVUmVnaXN0ZXJBZ2VudFJlc3BvbnNlEiIKGmhlYXJ0YmVhdF9pbnRlcnZhbF9zZWNvbmRzGAEgASgFIiQKFkRlcmVnaXN0ZXJBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiGQoXRGVyZWdpc3RlckFnZW50UmVzcG9uc2UiEwoRTGlzdEFnZW50c1JlcXVlc3QiPAoSTGlzdEFnZW50c1Jlc3BvbnNlEiYKBmFnZW50cxgBIAMoCzIWLmlpci5yZWdpc3RyeS52MS5BZ2VudCLBAQoGQXBpS2V5EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJbGFzdF9mb3VyGAMgASgJEhAKA3JwbRgEIAEoBUgAiAEBEhAKA3RwbRgFIAEoBUgBiAEBEhIKCmNyZWF0ZWRfYXQYBiABKAMSEgoKcmV2b2tlZF9hdBgHIAEoAxIbCg5tYXhfY29uY3VycmVudBgIIAEoBUgCiAEBQgYKBF9ycG1CBgoEX3RwbUIRCg9fbWF4X2NvbmN1cnJlbnQihwEKE0NyZWF0ZUFwaUtleVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCgNycG0YAiABKAVIAIgBARIQCgN0cG0YAyABKAVIAYgBARIbCg5tYXhfY29uY3VycmVudBgEIAEoBUgCiAEBQgYKBF9ycG1CBgoEX3RwbUIRCg9fbWF4X2NvbmN1cnJlbnQiUAoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USKAoHYXBpX2tleRgBIAEoCzIXLmlpci5yZWdpc3RyeS52MS5BcGlLZXkSDgoGc2VjcmV0GAIgASgJIhQKEkxpc3RBcGlLZXlzUmVxdWVzdCJAChNMaXN0QXBpS2V5c1Jlc3BvbnNlEikKCGFwaV9rZXlzGAEgAygLMhcuaWlyLnJlZ2lzdHJ5LnYxLkFwaUtleSIjChNSZXZva2VBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkiQAoUUmV2b2tlQXBpS2V5UmVzcG9uc2USKAoHYXBpX2tleRgBIAEoCzIXLmlpci5yZWdpc3RyeS52MS5BcGlLZXky0wkKD1JlZ2lzdHJ5U2VydmljZRJPCghHZXRNb2RlbBIgLmlpci5yZWdpc3RyeS52MS5HZXRNb2RlbFJlcXVlc3QaIS5paXIucmVnaXN0cnkudjEuR2V0TW9kZWxSZXNwb25zZRJVCgpMaXN0TW9kZWxzEiIuaWlyLnJlZ2lzdHJ5LnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiMuaWlyLnJlZ2lzdHJ5LnYxLkxpc3RNb2RlbHNSZXNwb25zZRJYCgtVcHNlcnRNb2RlbBIjLmlpci5yZWdpc3RyeS52MS5VcHNlcnRNb2RlbFJlcXVlc3QaJC5paXIucmVnaXN0cnkudjEuVXBzZXJ0TW9kZWxSZXNwb25zZRJYCgtEZWxldGVNb2RlbBIjLmlpci5yZWdpc3RyeS52MS5EZWxldGVNb2RlbFJlcXVlc3QaJC5paXIucmVnaXN0cnkudjEuRGVsZXRlTW9kZWxSZXNwb25zZRJeCg1SZWdpc3RlckFnZW50EiUuaWlyLnJlZ2lzdHJ5LnYxLlJlZ2lzdGVyQWdlbnRSZXF1ZXN0GiYuaWlyLnJlZ2lzdHJ5LnYxLlJlZ2lzdGVyQWdlbnRSZXNwb25zZRJkCg9EZXJlZ2lzdGVyQWdlbnQSJy5paXIucmVnaXN0cnkudjEuRGVyZWdpc3RlckFnZW50UmVxdWVzdBooLmlpci5yZWdpc3RyeS52MS5EZXJlZ2lzdGVyQWdlbnRSZXNwb25zZRJVCgpMaXN0QWdlbnRzEiIuaWlyLnJlZ2lzdHJ5LnYxLkxpc3RBZ2VudHNSZXF1ZXN0GiMuaWlyLnJlZ2lzdHJ5LnYxLkxpc3RBZ2VudHNSZXNwb25zZRJbCgxDcmVhdGVBcGlLZXkSJC5paXIucmVnaXN0cnkudjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBolLmlpci5yZWdpc3RyeS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJYCgtMaXN0QXBpS2V5cxIjLmlpci5yZWdpc3RyeS52MS5MaXN0QXBpS2V5c1JlcXVlc3QaJC5paXIucmVnaXN0cnkudjEuTGlzdEFwaUtleXNSZXNwb25zZRJbCgxSZXZva2VBcGlLZXkSJC5paXIucmVnaXN0cnkudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBolLmlpci5yZWdpc3RyeS52MS5SZXZva2VBcGlLZXlSZXNwb25zZRJkCg9SZWZyZXNoUmVnaXN0cnkSJy5paXIucmVnaXN0cnkudjEuUmVmcmVzaFJlZ2lzdHJ5UmVxdWVzdBooLmlpci5yZWdpc3RyeS52MS5SZWZyZXNoUmVnaXN0cnlSZXNwb25zZRJqChFHZXRSZWdpc3RyeVN0YXR1cxIpLmlpci5yZWdpc3RyeS52MS5HZXRSZWdpc3RyeVN0YXR1c1JlcXVlc3QaKi5paXIucmVnaXN0cnkudjEuR2V0UmVnaXN0cnlTdGF0dXNSZXNwb25zZRJhCg5Mb2FkQWdlbnRNb2RlbBImLmlpci5yZWdpc3RyeS52MS5Mb2FkQWdlbnRNb2RlbFJlcXVlc3QaJy5paXIucmVnaXN0cnkudjEuTG9hZEFnZW50TW9kZWxSZXNwb25zZWIGcHJvdG8z", [file_iir_heartbeat_v1_heartbeat]);
 
 /**
  * Model is one entry of the registry. It names the environment variable that holds the provider
@@ -397,6 +397,20 @@ export type Hardware = Message<"iir.registry.v1.Hardware"> & {
    * @generated from field: string platform = 5;
    */
   platform: string;
+
+  /**
+   * node-llama-cpp's GPU backend: "cuda", "vulkan", "metal"; empty on CPU.
+   *
+   * @generated from field: string gpu_type = 6;
+   */
+  gpuType: string;
+
+  /**
+   * The machine's memory before IIR_AGENT_MEMORY_LIMIT capped memory_bytes; 0 when not capped.
+   *
+   * @generated from field: int64 total_memory_bytes = 7;
+   */
+  totalMemoryBytes: bigint;
 };
 
 /**
@@ -453,6 +467,20 @@ export type Agent = Message<"iir.registry.v1.Agent"> & {
    * @generated from field: bool stale = 8;
    */
   stale: boolean;
+
+  /**
+   * The GGUF files of the agent's models directory at its last scan.
+   *
+   * @generated from field: repeated iir.registry.v1.ModelFile model_files = 9;
+   */
+  modelFiles: ModelFile[];
+
+  /**
+   * When the router last received model_files (milliseconds since the epoch).
+   *
+   * @generated from field: int64 model_files_updated_at = 10;
+   */
+  modelFilesUpdatedAt: bigint;
 };
 
 /**
@@ -485,6 +513,13 @@ export type RegisterAgentRequest = Message<"iir.registry.v1.RegisterAgentRequest
    * @generated from field: iir.registry.v1.Hardware hardware = 4;
    */
   hardware?: Hardware | undefined;
+
+  /**
+   * The GGUF files of the agent's models directory (IIR_AGENT_MODELS_DIR); empty without one.
+   *
+   * @generated from field: repeated iir.registry.v1.ModelFile model_files = 5;
+   */
+  modelFiles: ModelFile[];
 };
 
 /**
@@ -493,6 +528,387 @@ export type RegisterAgentRequest = Message<"iir.registry.v1.RegisterAgentRequest
  */
 export const RegisterAgentRequestSchema: GenMessage<RegisterAgentRequest> = /*@__PURE__*/
   messageDesc(file_iir_registry_v1_registry, 13);
+
+/**
+ * ModelFile is a GGUF file in an agent's models directory, as its header describes it.
+ *
+ * @generated from message iir.registry.v1.ModelFile
+ */
+export type ModelFile = Message<"iir.registry.v1.ModelFile"> & {
+  /**
+   * The file's name inside the directory, e.g. "qwen2.5-7b-instruct-q4_k_m.gguf".
+   *
+   * @generated from field: string file_name = 1;
+   */
+  fileName: string;
+
+  /**
+   * The id the agent serves it under once loaded: local/<file name without .gguf>.
+   *
+   * @generated from field: string model_id = 2;
+   */
+  modelId: string;
+
+  /**
+   * @generated from field: int64 size_bytes = 3;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * general.architecture, e.g. "llama", "qwen2".
+   *
+   * @generated from field: string architecture = 4;
+   */
+  architecture: string;
+
+  /**
+   * general.name, when the file has one.
+   *
+   * @generated from field: string name = 5;
+   */
+  name: string;
+
+  /**
+   * Parameters counted from the tensors.
+   *
+   * @generated from field: int64 parameter_count = 6;
+   */
+  parameterCount: bigint;
+
+  /**
+   * The file type (general.file_type, e.g. "MOSTLY_Q4_K_M"), else the dominant tensor type ("F16").
+   *
+   * @generated from field: string quantization = 7;
+   */
+  quantization: string;
+
+  /**
+   * The context length the model was trained with.
+   *
+   * @generated from field: int32 context_length = 8;
+   */
+  contextLength: number;
+
+  /**
+   * node-llama-cpp's estimates at several context sizes, smallest first.
+   *
+   * @generated from field: repeated iir.registry.v1.MemoryEstimate estimates = 9;
+   */
+  estimates: MemoryEstimate[];
+};
+
+/**
+ * Describes the message iir.registry.v1.ModelFile.
+ * Use `create(ModelFileSchema)` to create a new message.
+ */
+export const ModelFileSchema: GenMessage<ModelFile> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 14);
+
+/**
+ * MemoryEstimate is the memory a model needs with one context of context_size tokens.
+ *
+ * @generated from message iir.registry.v1.MemoryEstimate
+ */
+export type MemoryEstimate = Message<"iir.registry.v1.MemoryEstimate"> & {
+  /**
+   * @generated from field: int32 context_size = 1;
+   */
+  contextSize: number;
+
+  /**
+   * Host memory: everything on a CPU agent, what is not offloaded on a GPU agent.
+   *
+   * @generated from field: int64 ram_bytes = 2;
+   */
+  ramBytes: bigint;
+
+  /**
+   * GPU memory with every layer offloaded; 0 on a CPU agent.
+   *
+   * @generated from field: int64 vram_bytes = 3;
+   */
+  vramBytes: bigint;
+};
+
+/**
+ * Describes the message iir.registry.v1.MemoryEstimate.
+ * Use `create(MemoryEstimateSchema)` to create a new message.
+ */
+export const MemoryEstimateSchema: GenMessage<MemoryEstimate> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 15);
+
+/**
+ * ModelRecommendation says whether one model file fits one agent, and at which context size.
+ *
+ * @generated from message iir.registry.v1.ModelRecommendation
+ */
+export type ModelRecommendation = Message<"iir.registry.v1.ModelRecommendation"> & {
+  /**
+   * @generated from field: string file_name = 1;
+   */
+  fileName: string;
+
+  /**
+   * @generated from field: string model_id = 2;
+   */
+  modelId: string;
+
+  /**
+   * Whether it fits at its smallest estimated context size.
+   *
+   * @generated from field: bool fits = 3;
+   */
+  fits: boolean;
+
+  /**
+   * The largest estimated context size that fits; 0 when none does.
+   *
+   * @generated from field: int32 max_context_size = 4;
+   */
+  maxContextSize: number;
+
+  /**
+   * Memory it needs at max_context_size (at the smallest size when it does not fit).
+   *
+   * @generated from field: int64 required_bytes = 5;
+   */
+  requiredBytes: bigint;
+
+  /**
+   * 1 for the agent's top pick, 2 for the next…; 0 when it does not fit.
+   *
+   * @generated from field: int32 rank = 6;
+   */
+  rank: number;
+
+  /**
+   * True for the top pick.
+   *
+   * @generated from field: bool recommended = 7;
+   */
+  recommended: boolean;
+
+  /**
+   * True while the agent serves this file.
+   *
+   * @generated from field: bool loaded = 8;
+   */
+  loaded: boolean;
+
+  /**
+   * Why it fits or not, for people.
+   *
+   * @generated from field: string reason = 9;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message iir.registry.v1.ModelRecommendation.
+ * Use `create(ModelRecommendationSchema)` to create a new message.
+ */
+export const ModelRecommendationSchema: GenMessage<ModelRecommendation> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 16);
+
+/**
+ * AgentStatus is one agent with the recommendations computed for it.
+ *
+ * @generated from message iir.registry.v1.AgentStatus
+ */
+export type AgentStatus = Message<"iir.registry.v1.AgentStatus"> & {
+  /**
+   * @generated from field: iir.registry.v1.Agent agent = 1;
+   */
+  agent?: Agent | undefined;
+
+  /**
+   * Memory a model may take after the headroom: of GPU memory on GPU agents, else of RAM.
+   *
+   * @generated from field: int64 budget_bytes = 2;
+   */
+  budgetBytes: bigint;
+
+  /**
+   * "vram" or "ram".
+   *
+   * @generated from field: string budget_kind = 3;
+   */
+  budgetKind: string;
+
+  /**
+   * @generated from field: repeated iir.registry.v1.ModelRecommendation recommendations = 4;
+   */
+  recommendations: ModelRecommendation[];
+
+  /**
+   * Why the last rescan of this agent failed; empty when it succeeded.
+   *
+   * @generated from field: string refresh_error = 5;
+   */
+  refreshError: string;
+};
+
+/**
+ * Describes the message iir.registry.v1.AgentStatus.
+ * Use `create(AgentStatusSchema)` to create a new message.
+ */
+export const AgentStatusSchema: GenMessage<AgentStatus> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 17);
+
+/**
+ * RegistryStatus is what GetRegistryStatus and RefreshRegistry answer.
+ *
+ * @generated from message iir.registry.v1.RegistryStatus
+ */
+export type RegistryStatus = Message<"iir.registry.v1.RegistryStatus"> & {
+  /**
+   * When this router last refreshed, or any agent last reported its files (ms since the epoch).
+   *
+   * @generated from field: int64 last_refresh_at = 1;
+   */
+  lastRefreshAt: bigint;
+
+  /**
+   * The share of an agent's memory left free (IIR_RECOMMEND_HEADROOM).
+   *
+   * @generated from field: double headroom_fraction = 2;
+   */
+  headroomFraction: number;
+
+  /**
+   * Bytes left free besides (IIR_RECOMMEND_RESERVE).
+   *
+   * @generated from field: int64 reserve_bytes = 3;
+   */
+  reserveBytes: bigint;
+
+  /**
+   * @generated from field: repeated iir.registry.v1.AgentStatus agents = 4;
+   */
+  agents: AgentStatus[];
+};
+
+/**
+ * Describes the message iir.registry.v1.RegistryStatus.
+ * Use `create(RegistryStatusSchema)` to create a new message.
+ */
+export const RegistryStatusSchema: GenMessage<RegistryStatus> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 18);
+
+/**
+ * @generated from message iir.registry.v1.RefreshRegistryRequest
+ */
+export type RefreshRegistryRequest = Message<"iir.registry.v1.RefreshRegistryRequest"> & {
+};
+
+/**
+ * Describes the message iir.registry.v1.RefreshRegistryRequest.
+ * Use `create(RefreshRegistryRequestSchema)` to create a new message.
+ */
+export const RefreshRegistryRequestSchema: GenMessage<RefreshRegistryRequest> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 19);
+
+/**
+ * @generated from message iir.registry.v1.RefreshRegistryResponse
+ */
+export type RefreshRegistryResponse = Message<"iir.registry.v1.RefreshRegistryResponse"> & {
+  /**
+   * @generated from field: iir.registry.v1.RegistryStatus status = 1;
+   */
+  status?: RegistryStatus | undefined;
+};
+
+/**
+ * Describes the message iir.registry.v1.RefreshRegistryResponse.
+ * Use `create(RefreshRegistryResponseSchema)` to create a new message.
+ */
+export const RefreshRegistryResponseSchema: GenMessage<RefreshRegistryResponse> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 20);
+
+/**
+ * @generated from message iir.registry.v1.GetRegistryStatusRequest
+ */
+export type GetRegistryStatusRequest = Message<"iir.registry.v1.GetRegistryStatusRequest"> & {
+};
+
+/**
+ * Describes the message iir.registry.v1.GetRegistryStatusRequest.
+ * Use `create(GetRegistryStatusRequestSchema)` to create a new message.
+ */
+export const GetRegistryStatusRequestSchema: GenMessage<GetRegistryStatusRequest> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 21);
+
+/**
+ * @generated from message iir.registry.v1.GetRegistryStatusResponse
+ */
+export type GetRegistryStatusResponse = Message<"iir.registry.v1.GetRegistryStatusResponse"> & {
+  /**
+   * @generated from field: iir.registry.v1.RegistryStatus status = 1;
+   */
+  status?: RegistryStatus | undefined;
+};
+
+/**
+ * Describes the message iir.registry.v1.GetRegistryStatusResponse.
+ * Use `create(GetRegistryStatusResponseSchema)` to create a new message.
+ */
+export const GetRegistryStatusResponseSchema: GenMessage<GetRegistryStatusResponse> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 22);
+
+/**
+ * @generated from message iir.registry.v1.LoadAgentModelRequest
+ */
+export type LoadAgentModelRequest = Message<"iir.registry.v1.LoadAgentModelRequest"> & {
+  /**
+   * @generated from field: string agent_id = 1;
+   */
+  agentId: string;
+
+  /**
+   * A file name inside the agent's models directory.
+   *
+   * @generated from field: string file_name = 2;
+   */
+  fileName: string;
+
+  /**
+   * Context tokens per sequence; 0: the agent's IIR_AGENT_CONTEXT_SIZE rule.
+   *
+   * @generated from field: int32 context_size = 3;
+   */
+  contextSize: number;
+};
+
+/**
+ * Describes the message iir.registry.v1.LoadAgentModelRequest.
+ * Use `create(LoadAgentModelRequestSchema)` to create a new message.
+ */
+export const LoadAgentModelRequestSchema: GenMessage<LoadAgentModelRequest> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 23);
+
+/**
+ * @generated from message iir.registry.v1.LoadAgentModelResponse
+ */
+export type LoadAgentModelResponse = Message<"iir.registry.v1.LoadAgentModelResponse"> & {
+  /**
+   * The id the agent now serves, e.g. local/qwen2.5-7b-instruct-q4_k_m.
+   *
+   * @generated from field: string model_id = 1;
+   */
+  modelId: string;
+
+  /**
+   * @generated from field: int32 context_size = 2;
+   */
+  contextSize: number;
+};
+
+/**
+ * Describes the message iir.registry.v1.LoadAgentModelResponse.
+ * Use `create(LoadAgentModelResponseSchema)` to create a new message.
+ */
+export const LoadAgentModelResponseSchema: GenMessage<LoadAgentModelResponse> = /*@__PURE__*/
+  messageDesc(file_iir_registry_v1_registry, 24);
 
 /**
  * @generated from message iir.registry.v1.RegisterAgentResponse
@@ -511,7 +927,7 @@ export type RegisterAgentResponse = Message<"iir.registry.v1.RegisterAgentRespon
  * Use `create(RegisterAgentResponseSchema)` to create a new message.
  */
 export const RegisterAgentResponseSchema: GenMessage<RegisterAgentResponse> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 14);
+  messageDesc(file_iir_registry_v1_registry, 25);
 
 /**
  * @generated from message iir.registry.v1.DeregisterAgentRequest
@@ -528,7 +944,7 @@ export type DeregisterAgentRequest = Message<"iir.registry.v1.DeregisterAgentReq
  * Use `create(DeregisterAgentRequestSchema)` to create a new message.
  */
 export const DeregisterAgentRequestSchema: GenMessage<DeregisterAgentRequest> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 15);
+  messageDesc(file_iir_registry_v1_registry, 26);
 
 /**
  * @generated from message iir.registry.v1.DeregisterAgentResponse
@@ -541,7 +957,7 @@ export type DeregisterAgentResponse = Message<"iir.registry.v1.DeregisterAgentRe
  * Use `create(DeregisterAgentResponseSchema)` to create a new message.
  */
 export const DeregisterAgentResponseSchema: GenMessage<DeregisterAgentResponse> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 16);
+  messageDesc(file_iir_registry_v1_registry, 27);
 
 /**
  * @generated from message iir.registry.v1.ListAgentsRequest
@@ -554,7 +970,7 @@ export type ListAgentsRequest = Message<"iir.registry.v1.ListAgentsRequest"> & {
  * Use `create(ListAgentsRequestSchema)` to create a new message.
  */
 export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 17);
+  messageDesc(file_iir_registry_v1_registry, 28);
 
 /**
  * @generated from message iir.registry.v1.ListAgentsResponse
@@ -571,7 +987,7 @@ export type ListAgentsResponse = Message<"iir.registry.v1.ListAgentsResponse"> &
  * Use `create(ListAgentsResponseSchema)` to create a new message.
  */
 export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 18);
+  messageDesc(file_iir_registry_v1_registry, 29);
 
 /**
  * ApiKey is a stored API key: everything but the key itself, which is never stored.
@@ -638,7 +1054,7 @@ export type ApiKey = Message<"iir.registry.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 19);
+  messageDesc(file_iir_registry_v1_registry, 30);
 
 /**
  * @generated from message iir.registry.v1.CreateApiKeyRequest
@@ -670,7 +1086,7 @@ export type CreateApiKeyRequest = Message<"iir.registry.v1.CreateApiKeyRequest">
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 20);
+  messageDesc(file_iir_registry_v1_registry, 31);
 
 /**
  * @generated from message iir.registry.v1.CreateApiKeyResponse
@@ -694,7 +1110,7 @@ export type CreateApiKeyResponse = Message<"iir.registry.v1.CreateApiKeyResponse
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 21);
+  messageDesc(file_iir_registry_v1_registry, 32);
 
 /**
  * @generated from message iir.registry.v1.ListApiKeysRequest
@@ -707,7 +1123,7 @@ export type ListApiKeysRequest = Message<"iir.registry.v1.ListApiKeysRequest"> &
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 22);
+  messageDesc(file_iir_registry_v1_registry, 33);
 
 /**
  * @generated from message iir.registry.v1.ListApiKeysResponse
@@ -724,7 +1140,7 @@ export type ListApiKeysResponse = Message<"iir.registry.v1.ListApiKeysResponse">
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 23);
+  messageDesc(file_iir_registry_v1_registry, 34);
 
 /**
  * @generated from message iir.registry.v1.RevokeApiKeyRequest
@@ -741,7 +1157,7 @@ export type RevokeApiKeyRequest = Message<"iir.registry.v1.RevokeApiKeyRequest">
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 24);
+  messageDesc(file_iir_registry_v1_registry, 35);
 
 /**
  * @generated from message iir.registry.v1.RevokeApiKeyResponse
@@ -758,7 +1174,7 @@ export type RevokeApiKeyResponse = Message<"iir.registry.v1.RevokeApiKeyResponse
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_iir_registry_v1_registry, 25);
+  messageDesc(file_iir_registry_v1_registry, 36);
 
 /**
  * RegistryService manages the models the router knows, the agents that serve them, and the API
@@ -849,6 +1265,38 @@ export const RegistryService: GenService<{
     methodKind: "unary";
     input: typeof RevokeApiKeyRequestSchema;
     output: typeof RevokeApiKeyResponseSchema;
+  },
+  /**
+   * RefreshRegistry asks every live agent to rescan its models directory, stores what they answer,
+   * and recomputes which model files fit each agent (admin token).
+   *
+   * @generated from rpc iir.registry.v1.RegistryService.RefreshRegistry
+   */
+  refreshRegistry: {
+    methodKind: "unary";
+    input: typeof RefreshRegistryRequestSchema;
+    output: typeof RefreshRegistryResponseSchema;
+  },
+  /**
+   * GetRegistryStatus answers each agent's hardware, model files and recommendations (admin token).
+   *
+   * @generated from rpc iir.registry.v1.RegistryService.GetRegistryStatus
+   */
+  getRegistryStatus: {
+    methodKind: "unary";
+    input: typeof GetRegistryStatusRequestSchema;
+    output: typeof GetRegistryStatusResponseSchema;
+  },
+  /**
+   * LoadAgentModel tells an agent to serve a file of its models directory instead of its current
+   * model; the agent registers again under the new model id (admin token).
+   *
+   * @generated from rpc iir.registry.v1.RegistryService.LoadAgentModel
+   */
+  loadAgentModel: {
+    methodKind: "unary";
+    input: typeof LoadAgentModelRequestSchema;
+    output: typeof LoadAgentModelResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_iir_registry_v1_registry, 0);

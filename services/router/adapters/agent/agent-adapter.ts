@@ -1,7 +1,7 @@
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { InferenceService, type ChatParams, type ChatStreamResponse } from "../../../../gen/iir/inference/v1/inference_pb.js";
-import { describeNodeError, findGatewayError, findUpstreamError, gatewayConnectError, upstreamConnectError } from "../../../common/errors.js";
+import { describeNetworkError, describeNodeError, findGatewayError, findUpstreamError, gatewayConnectError, upstreamConnectError } from "../../../common/errors.js";
 import { redactAddresses } from "../../../common/redact-url.js";
 import type { ChatAdapter, ChatTarget } from "../adapter.js";
 
@@ -11,6 +11,11 @@ export interface AgentAdapterOptions {
   readonly timeoutMs: number;
   /** Builds the transport for an agent address; tests may inject their own. */
   readonly createTransport?: (baseUrl: string) => Transport;
+  /**
+   * Told when an agent broke under a call (its connection reset or refused, or its stream cut off
+   * mid-answer), so the router stops sending it requests at once rather than after missed heartbeats.
+   */
+  readonly onAgentBroken?: (agentId: string) => void;
 }
 
 /**
@@ -44,17 +49,25 @@ export function createAgentAdapter(options: AgentAdapterOptions): ChatAdapter {
         response.backend = target.backend;
         return response;
       } catch (error) {
+        if (!signal.aborted && brokeConnection(error)) options.onAgentBroken?.(target.backend);
         throw agentFailure(error, target);
       }
     },
     async *chatStream(params, target, signal): AsyncIterable<ChatStreamResponse> {
+      let started = false;
       try {
         for await (const part of clientFor(target.baseUrl).chatStream({ params: forAgent(params, target) }, callOptions(signal, target))) {
           part.backend = target.backend;
+          started = true;
           yield part;
         }
       } catch (error) {
-        throw agentFailure(error, target);
+        const failure = agentFailure(error, target);
+        // Cut off without the client (or a router timeout) asking: the agent is suspect. A killed
+        // agent's HTTP/2 stream ends with CANCEL, which reads as Canceled though nobody cancelled.
+        const broken = brokeConnection(error) || failure.code === Code.Canceled || (started && failure.code === Code.Unavailable);
+        if (!signal.aborted && broken) options.onAgentBroken?.(target.backend);
+        throw failure;
       }
     },
     async embed(request, target, signal) {
@@ -75,6 +88,11 @@ export function createAgentAdapter(options: AgentAdapterOptions): ChatAdapter {
       }
     },
   };
+}
+
+/** Whether the call failed in the transport (reset, refused), not with an answer of the agent's. */
+function brokeConnection(error: unknown): boolean {
+  return describeNetworkError(ConnectError.from(error).cause) !== undefined;
 }
 
 /**

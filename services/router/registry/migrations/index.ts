@@ -3,6 +3,8 @@ import * as createModelsAndAgents from "./20261123-163000-create-models-and-agen
 import * as createApiKeys from "./20261201-090000-create-api-keys.js";
 import * as addModelRequestPolicy from "./20261203-120000-add-model-request-policy.js";
 import * as addApiKeyMaxConcurrent from "./20261203-233000-add-api-key-max-concurrent.js";
+import * as addModelDeployments from "./20261205-100000-add-model-deployments.js";
+import * as addAgentModelFiles from "./20261205-140000-add-agent-model-files.js";
 
 /**
  * Every migration, by name. Imported statically rather than read from the filesystem so that they
@@ -14,6 +16,8 @@ export const registryMigrations: Readonly<Record<string, Migration>> = Object.fr
   "20261201-090000-create-api-keys": createApiKeys,
   "20261203-120000-add-model-request-policy": addModelRequestPolicy,
   "20261203-233000-add-api-key-max-concurrent": addApiKeyMaxConcurrent,
+  "20261205-100000-add-model-deployments": addModelDeployments,
+  "20261205-140000-add-agent-model-files": addAgentModelFiles,
 });
 
 /** A kysely MigrationProvider over the statically imported list. */

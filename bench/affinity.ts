@@ -63,29 +63,36 @@ async function runMode(affinity: boolean, modelPath: string): Promise<ModeResult
     const laterTurnMs: number[] = [];
     const served = new Map<number, string>();
     let sameAgent = 0;
-    // Turns interleave across conversations, one at a time so each TTFT is the agent's alone. Without
-    // affinity, which agent serves depends on beats and ties, so a turn may or may not land on the
-    // previous turn's agent: the last column says how often it did.
+    // Each turn, every conversation asks at once, in a shuffled order (the same for both modes): as
+    // under real traffic, least-busy routing alone spreads a conversation's turns over both agents,
+    // while affinity keeps each on the agent holding its document. The last column says how often a
+    // turn landed on the previous turn's agent.
+    const random = seededRandom(7);
     for (let turn = 1; turn <= turns; turn++) {
-      for (let conversation = 0; conversation < conversations; conversation++) {
-        const messages = [
-          { role: Role.SYSTEM, content: { case: "text" as const, value: "Answer questions about the document." } },
-          { role: Role.USER, content: { case: "text" as const, value: documentFor(conversation) } },
-        ];
-        for (let earlier = 2; earlier <= turn; earlier++) {
-          messages.push({ role: Role.ASSISTANT, content: { case: "text", value: `answer ${earlier - 1}` } }, { role: Role.USER, content: { case: "text", value: `question ${earlier}` } });
-        }
-        const started = performance.now();
-        let firstMs: number | undefined;
-        let backend = "";
-        for await (const part of client.chatStream({ params: { model, messages, maxTokens: 8, temperature: 0 } })) {
-          if (part.backend) backend = part.backend;
-          if (firstMs === undefined && part.event.case === "text") firstMs = performance.now() - started;
-        }
-        (turn === 1 ? firstTurnMs : laterTurnMs).push(firstMs ?? performance.now() - started);
-        if (turn > 1 && served.get(conversation) === backend) sameAgent += 1;
-        served.set(conversation, backend);
-      }
+      const order = shuffled([...Array(conversations).keys()], random);
+      await Promise.all(
+        order.map(async (conversation, position) => {
+          // Launched in this order, a few milliseconds apart, so each sees the load of the earlier ones.
+          await new Promise((resolve) => setTimeout(resolve, position * 5));
+          const messages = [
+            { role: Role.SYSTEM, content: { case: "text" as const, value: "Answer questions about the document." } },
+            { role: Role.USER, content: { case: "text" as const, value: documentFor(conversation) } },
+          ];
+          for (let earlier = 2; earlier <= turn; earlier++) {
+            messages.push({ role: Role.ASSISTANT, content: { case: "text", value: `answer ${earlier - 1}` } }, { role: Role.USER, content: { case: "text", value: `question ${earlier}` } });
+          }
+          const started = performance.now();
+          let firstMs: number | undefined;
+          let backend = "";
+          for await (const part of client.chatStream({ params: { model, messages, maxTokens: 8, temperature: 0 } })) {
+            if (part.backend) backend = part.backend;
+            if (firstMs === undefined && part.event.case === "text") firstMs = performance.now() - started;
+          }
+          (turn === 1 ? firstTurnMs : laterTurnMs).push(firstMs ?? performance.now() - started);
+          if (turn > 1 && served.get(conversation) === backend) sameAgent += 1;
+          served.set(conversation, backend);
+        }),
+      );
     }
     return { mode: affinity ? "affinity on" : "affinity off", firstTurnMs, laterTurnMs, sameAgent };
   } finally {
@@ -93,6 +100,26 @@ async function runMode(affinity: boolean, modelPath: string): Promise<ModeResult
     await router.close(1000);
     fs.rmSync(directory, { recursive: true, force: true });
   }
+}
+
+/** A small deterministic generator (mulberry32), so both modes see the same orders. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let value = state;
+    value = Math.imul(value ^ (value >>> 15), value | 1);
+    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
+    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffled<T>(items: T[], random: () => number): T[] {
+  for (let index = items.length - 1; index > 0; index--) {
+    const other = Math.floor(random() * (index + 1));
+    [items[index], items[other]] = [items[other]!, items[index]!];
+  }
+  return items;
 }
 
 /** A document of its own per conversation (one token per byte on the tiny model's byte vocabulary). */

@@ -141,3 +141,28 @@ test("a registry model whose primary has no API key falls back; without a fallba
   t.regex(alone.body, /EXTERNAL_MISSING_KEY/);
   t.is(chatRequests(primary), 0);
 });
+
+test("a prompt too long for the model moves to a fallback with a larger context; without one the 400 stays", async (t) => {
+  const { mesh, primary, spare } = await setUp(t);
+  const registry = adminRegistry(mesh.routerUrl);
+  await registry.upsertModel({ model: { name: "small-window", provider: "openai", baseUrl: primary.baseUrl, upstreamModel: "gpt-x", contextLength: 8192, fallbacks: ["same-window", "wide-window"], enabled: true } });
+  await registry.upsertModel({ model: { name: "same-window", provider: "openai", baseUrl: primary.baseUrl, upstreamModel: "gpt-y", contextLength: 8192, enabled: true } });
+  await registry.upsertModel({ model: { name: "wide-window", provider: "openai", baseUrl: spare.baseUrl, upstreamModel: "gpt-4o-mini", contextLength: 128000, enabled: true } });
+  await registry.upsertModel({ model: { name: "small-alone", provider: "openai", baseUrl: primary.baseUrl, upstreamModel: "gpt-x", contextLength: 8192, enabled: true } });
+  // OpenAI's own answer to a prompt over the window.
+  const tooLong = {
+    kind: "error" as const,
+    status: 400,
+    error: { message: "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.", type: "invalid_request_error", param: "messages", code: "context_length_exceeded" },
+  };
+  primary.script(tooLong, tooLong);
+  const before = chatRequests(spare);
+  const moved = await chat(mesh, "small-window");
+  t.is(moved.status, 200, moved.body);
+  t.is(chatRequests(primary), 1, "the fallback with the same window is not tried");
+  t.is(chatRequests(spare), before + 1, "the larger-context fallback answered");
+
+  const alone = await chat(mesh, "small-alone");
+  t.is(alone.status, 400);
+  t.is(JSON.parse(alone.body).error.code, "context_length_exceeded");
+});

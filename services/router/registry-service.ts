@@ -124,6 +124,7 @@ export function createRegistryService(deps: RegistryServiceDeps): ServiceImpl<ty
       return create(RefreshRegistryResponseSchema, { status: await requireAgentModels(deps).refresh() });
     },
     async getRegistryStatus(_request, context) {
+      // The admin token even on loopback: the facade calls in-process, on behalf of clients anywhere.
       deps.checkAdminToken(context);
       return create(GetRegistryStatusResponseSchema, { status: await requireAgentModels(deps).status() });
     },

@@ -65,14 +65,28 @@ export function createSharedBreakers(options: SharedBreakersOptions): SharedBrea
     if (event.kind === "closed") mirror?.mirror({ kind: "closed", backend: event.backend });
     else mirror?.mirror({ kind: "open", backend: event.backend, until: Date.now() + (event.remainingMs ?? 0), cooldownMs: event.cooldownMs ?? 0, reason: event.reason ?? "" });
   };
+  // Openings made before this replica listened (it started, or Redis was away): read from their keys.
+  const openPattern = `${options.keyPrefix.replace(/[*?[\]\\]/g, "\\$&")}breaker:open:*`;
+  const catchUp = async () => {
+    for await (const keys of client.scanIterator({ MATCH: openPattern, COUNT: 100 })) {
+      for (const key of keys) {
+        const [value, remainingMs] = await Promise.all([client.get(key), client.pTTL(key)]);
+        if (value === null || remainingMs <= 0) continue;
+        const event = parseWireEvent(value);
+        if (event !== undefined && event.kind === "open") onMessage(JSON.stringify({ ...event, replica: "", remainingMs }));
+      }
+    }
+  };
   // Subscribed once; the client subscribes again by itself after a reconnect.
   const subscribe = () => {
-    if (subscribed) return;
-    subscribed = true;
-    subscriber.subscribe(channel, onMessage).catch((error: unknown) => {
-      subscribed = false;
-      trouble(error);
-    });
+    if (!subscribed) {
+      subscribed = true;
+      subscriber.subscribe(channel, onMessage).catch((error: unknown) => {
+        subscribed = false;
+        trouble(error);
+      });
+    }
+    send(catchUp);
   };
   subscriber.on("ready", subscribe);
   subscriber.connect().catch(trouble);
@@ -84,6 +98,7 @@ export function createSharedBreakers(options: SharedBreakersOptions): SharedBrea
     started,
     connect(breakers) {
       mirror = breakers;
+      if (subscribed) send(catchUp);
     },
     publish(event: BreakerEvent) {
       if (event.kind === "closed") {

@@ -65,7 +65,7 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
       return cached.chat(params, context, () => {
         const attempts = beginRequest(deps, context);
         const candidates = attempts.candidates(params.model, params);
-        return attemptInOrder(candidates, context, (candidate) => answer(candidate, params, context), () => attempts.largerContext(params.model, params));
+        return attemptInOrder(candidates, context, attempts, (candidate) => answer(candidate, params, context), () => attempts.largerContext(params.model, params));
       });
     },
     chatStream(request, context) {
@@ -79,8 +79,8 @@ export function createInferenceService(deps: InferenceServiceDeps): ServiceImpl<
     async embed(request, context) {
       validateEmbedRequest(request);
       return cachedEmbed.embed(request, context, () => {
-        const candidates = beginRequest(deps, context).candidates(request.model, undefined);
-        return attemptInOrder(candidates, context, (candidate) => embedWith(candidate, request, context));
+        const attempts = beginRequest(deps, context);
+        return attemptInOrder(attempts.candidates(request.model, undefined), context, attempts, (candidate) => embedWith(candidate, request, context));
       });
     },
     async countTokens(request, context) {
@@ -143,7 +143,7 @@ function hasFallbacks(deps: InferenceServiceDeps, model: string): boolean {
 }
 
 async function* streamWithFallbacks(initial: RouteCandidate[], attempts: RequestAttempts, params: ChatParams, context: HandlerContext): AsyncGenerator<ChatStreamResponse> {
-  const failures = new AttemptFailures(initial, () => attempts.largerContext(params.model, params));
+  const failures = new AttemptFailures(initial, attempts, () => attempts.largerContext(params.model, params));
   for (let candidate = failures.next(); candidate !== undefined; candidate = failures.next()) {
     let started = false;
     const end = candidate.begin?.();
@@ -200,10 +200,11 @@ async function embedWith(candidate: RouteCandidate, request: EmbedRequest, conte
 async function attemptInOrder<T>(
   candidates: RouteCandidate[],
   context: HandlerContext,
+  attempts: Pick<RequestAttempts, "outOfTime">,
   attempt: (candidate: RouteCandidate) => Promise<T>,
   largerContext: () => RouteCandidate[] = () => [],
 ): Promise<T> {
-  const failures = new AttemptFailures(candidates, largerContext);
+  const failures = new AttemptFailures(candidates, attempts, largerContext);
   for (let candidate = failures.next(); candidate !== undefined; candidate = failures.next()) {
     try {
       return await attempt(candidate);
@@ -217,7 +218,8 @@ async function attemptInOrder<T>(
 /**
  * The attempt loop's bookkeeping: which candidate comes next after a failure, or none. A retryable
  * failure moves on; a prompt too long for the model moves once to the fallbacks with a longer
- * context; a retry the budget refused ends the request with the last real failure.
+ * context; a retry the budget refused, a cancel or the request's deadline ends the request with the
+ * last real failure.
  */
 class AttemptFailures {
   private index = -1;
@@ -227,6 +229,7 @@ class AttemptFailures {
 
   constructor(
     private candidates: RouteCandidate[],
+    private readonly attempts: Pick<RequestAttempts, "outOfTime">,
     private readonly largerContext: () => RouteCandidate[],
   ) {}
 
@@ -245,7 +248,8 @@ class AttemptFailures {
       return;
     }
     this.last = error;
-    if (context.signal.aborted) throw error;
+    // Cancelled, or past the request's deadline: a next attempt would only be aborted at once.
+    if (context.signal.aborted || this.attempts.outOfTime()) throw error;
     if (!this.widened && isContextLengthExceeded(error)) {
       this.widened = true;
       const larger = this.largerContext();

@@ -40,11 +40,16 @@ export async function* runGeneration(request: GenerationRequest): AsyncGenerator
 
   const stop = new AbortController();
   const onOuterAbort = () => stop.abort();
-  request.signal.addEventListener("abort", onOuterAbort, { once: true });
   const lease = request.sequences.take(prompt);
-  const sequence = lease.sequence;
+  let completion: LlamaCompletion;
+  try {
+    completion = new LlamaCompletion({ contextSequence: lease.sequence });
+  } catch (error) {
+    await lease.release(false);
+    throw error;
+  }
+  request.signal.addEventListener("abort", onOuterAbort, { once: true });
   let failed = false;
-  const completion = new LlamaCompletion({ contextSequence: sequence });
   const events = createPushQueue<GenerationEvent>();
   let completionTokens = 0;
   const generation = completion

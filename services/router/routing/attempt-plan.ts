@@ -37,6 +37,11 @@ export interface RequestAttempts {
    * prompt that did not fit; empty when the registry names none.
    */
   largerContext(model: string, params: ChatParams): RouteCandidate[];
+  /**
+   * Whether the request's deadline (IIR_REQUEST_TIMEOUT) has passed: no attempt may start then. One
+   * that did would be aborted at once, yet spend a retry, open a span and count as its backend's failure.
+   */
+  outOfTime(): boolean;
 }
 
 /** Starts the accounting of one request (counted by the retry budget) and its deadline. */
@@ -61,6 +66,7 @@ export function beginRequest(deps: AttemptPlanDeps, context: HandlerContext): Re
   };
   return {
     candidates,
+    outOfTime: () => deadline !== undefined && Date.now() >= deadline,
     largerContext(model, params) {
       const entry = deps.findModel?.(model);
       if (entry === undefined || entry.contextLength <= 0) return [];

@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import test from "ava";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -84,4 +85,42 @@ test("with every limit off the candidates are returned as they are", (t) => {
   const { adapter } = stallingAdapter(0);
   const candidates = [{ adapter, target }];
   t.is(withAttemptTimeouts(candidates, { firstTokenMs: 0, streamIdleMs: 0, deadline: undefined }), candidates);
+});
+
+test("a long stream passes under every limit at once, and no attempt leaves a listener on the request's signal", async (t) => {
+  const request = new AbortController();
+  const limits: AttemptLimits = { firstTokenMs: 60_000, streamIdleMs: 60_000, deadline: Date.now() + 600_000 };
+  const streaming: ChatAdapter = {
+    chat: () => Promise.reject(new Error("unused")),
+    async *chatStream(): AsyncGenerator<ChatStreamResponse> {
+      for (let index = 0; index < 2_000; index++) yield part();
+    },
+  };
+  const whole = await drain(streaming, limits, request.signal);
+  t.deepEqual(whole, { parts: 2_000, error: undefined });
+  // Attempts that end every way: finished, stopped by the consumer after one part, failed, stalled.
+  const [timed] = withAttemptTimeouts([{ adapter: streaming, target }], limits);
+  for (let index = 0; index < 50; index++) {
+    for await (const _ of timed!.adapter.chatStream(params, target, request.signal)) break;
+  }
+  const failing: ChatAdapter = { chat: () => Promise.reject(new Error("unused")), chatStream: () => ({ [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new ConnectError("down", Code.Unavailable)) }) }) };
+  for (let index = 0; index < 50; index++) t.is((await drain(failing, limits, request.signal)).error?.code, Code.Unavailable);
+  t.is((await drain(stallingAdapter(2).adapter, { ...limits, streamIdleMs: 20 }, request.signal)).error?.code, Code.DeadlineExceeded);
+  t.is(getEventListeners(request.signal, "abort").length, 0);
+});
+
+test("the request's deadline ends a stream mid-answer even while parts keep coming within the idle limit", async (t) => {
+  const trickling: ChatAdapter = {
+    chat: () => Promise.reject(new Error("unused")),
+    async *chatStream(_params, _target, signal): AsyncGenerator<ChatStreamResponse> {
+      while (!signal.aborted) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        yield part();
+      }
+    },
+  };
+  const outcome = await drain(trickling, { firstTokenMs: 60_000, streamIdleMs: 60_000, deadline: Date.now() + 200 });
+  t.true(outcome.parts > 0, "parts came before the deadline");
+  t.is(outcome.error?.code, Code.DeadlineExceeded);
+  t.regex(outcome.error?.rawMessage ?? "", /ran out of time/);
 });

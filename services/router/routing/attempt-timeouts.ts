@@ -63,27 +63,26 @@ async function* timedStream(
 ): AsyncGenerator<ChatStreamResponse> {
   const attempt = linkedController(signal);
   const iterator = adapter.chatStream(params, target, attempt.controller.signal)[Symbol.asyncIterator]();
-  let first = true;
+  const watch = new PartWatch<IteratorResult<ChatStreamResponse>>(limits, clock);
   let finished = false;
   let expired = false;
   try {
     for (;;) {
-      const [waitMs, kind] = nearest(first ? limits.firstTokenMs : limits.streamIdleMs, first ? "first-token" : "idle", limits.deadline, clock);
-      const outcome = await raceExpiry(iterator.next(), waitMs, kind);
-      if (outcome.expired !== undefined) {
+      const result = await watch.wait(iterator.next());
+      if (result === expiredMark) {
         expired = true;
-        const error = expiredError(outcome.expired, target, limits);
+        const error = expiredError(watch.expired!, target, limits);
         attempt.controller.abort(error);
         throw error;
       }
-      if (outcome.value.done === true) {
+      if (result.done === true) {
         finished = true;
         return;
       }
-      first = false;
-      yield outcome.value.value;
+      yield result.value;
     }
   } finally {
+    watch.stop();
     attempt.unlink();
     if (!finished) {
       // The consumer stopped, the stream failed or stalled: the upstream request is aborted either way.
@@ -96,11 +95,83 @@ async function* timedStream(
   }
 }
 
-/** The limit that comes first now: the per-part one or what is left before the deadline. */
-function nearest(limitMs: number, kind: Expiry, deadline: number | undefined, clock: () => number): [number, Expiry] {
-  const left = deadline === undefined ? 0 : Math.max(1, deadline - clock());
-  if (left > 0 && (limitMs <= 0 || left <= limitMs)) return [left, "deadline"];
-  return [limitMs, kind];
+const expiredMark = Symbol("expired");
+
+/**
+ * The clock of one streaming attempt, on at most two timers made once: the first-token then idle
+ * limit (re-armed with `refresh()` each time a part is awaited) and the deadline. A part passing
+ * through costs one promise, not a timer, closures and a race; time the consumer holds a part is
+ * not counted, as the limits are about the backend.
+ */
+class PartWatch<T> {
+  /** Which limit ran out, once one has while a part was awaited. */
+  expired: Expiry | undefined;
+  private partTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private deadlinePassed = false;
+  private first = true;
+  private idleArmed = false;
+  private work: Promise<T> | undefined;
+  private wake: ((value: typeof expiredMark) => void) | undefined;
+  // Made once: `new Promise(this.settleWith)` then allocates no closure per part.
+  private readonly settleWith = (resolve: (value: T | typeof expiredMark) => void, reject: (reason: unknown) => void) => {
+    this.wake = resolve;
+    this.work!.then(resolve, reject);
+  };
+
+  constructor(
+    private readonly limits: AttemptLimits,
+    clock: () => number,
+  ) {
+    if (limits.deadline !== undefined) {
+      this.deadlineTimer = setTimeout(() => this.fire("deadline"), Math.max(1, limits.deadline - clock()));
+    }
+  }
+
+  /** The awaited part, or {@link expiredMark} when a limit ran out first. */
+  wait(work: Promise<T>): Promise<T | typeof expiredMark> {
+    if (this.deadlinePassed) {
+      this.expired = "deadline";
+      return Promise.resolve(expiredMark);
+    }
+    const limitMs = this.first ? this.limits.firstTokenMs : this.limits.streamIdleMs;
+    if (this.first) {
+      this.first = false;
+      if (limitMs > 0) this.partTimer = setTimeout(() => this.fire("first-token"), limitMs);
+    } else if (limitMs > 0) {
+      // The first-token timer becomes the idle timer; after that it only restarts.
+      if (this.partTimer !== undefined && this.idleArmed) this.partTimer.refresh();
+      else this.armIdle(limitMs);
+    } else if (this.partTimer !== undefined) {
+      clearTimeout(this.partTimer);
+      this.partTimer = undefined;
+    }
+    if (this.partTimer === undefined && this.deadlineTimer === undefined) return work;
+    this.work = work;
+    return new Promise(this.settleWith);
+  }
+
+  stop(): void {
+    clearTimeout(this.partTimer);
+    clearTimeout(this.deadlineTimer);
+    this.wake = undefined;
+  }
+
+  private armIdle(limitMs: number): void {
+    clearTimeout(this.partTimer);
+    this.idleArmed = true;
+    this.partTimer = setTimeout(() => this.fire("idle"), limitMs);
+  }
+
+  /**
+   * A limit ran out: it ends the wait in progress (while the consumer holds a part, `wake` belongs to
+   * a wait already over and does nothing; the next wait restarts the timer); the deadline also ends every later one.
+   */
+  private fire(kind: Expiry): void {
+    if (kind === "deadline") this.deadlinePassed = true;
+    this.expired = kind;
+    this.wake?.(expiredMark);
+  }
 }
 
 type Raced<T> = { readonly expired: undefined; readonly value: T } | { readonly expired: Expiry };

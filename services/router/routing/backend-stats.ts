@@ -11,6 +11,11 @@ export interface BackendLatency {
   readonly tokensPerSecond: number;
   /** Answers averaged so far (capped at 1,000). */
   readonly samples: number;
+  /**
+   * No answer for longer than `staleAfterMs`: the averages describe the past. A strategy that only
+   * sends to the fastest would otherwise never measure a backend again after one slow spell.
+   */
+  readonly stale?: boolean;
 }
 
 /**
@@ -31,12 +36,15 @@ interface Entry {
   tokensPerSecond: number;
   samples: number;
   inFlight: number;
+  sampledAt: number;
 }
 
 /** Options of {@link createBackendStats}. */
 export interface BackendStatsOptions {
   /** Weight of the newest sample in the moving average (0–1]; default 0.2. */
   readonly alpha?: number;
+  /** After how long without an answer a backend's averages are {@link BackendLatency.stale}; default 60 s. */
+  readonly staleAfterMs?: number;
   readonly now?: () => number;
 }
 
@@ -46,6 +54,7 @@ const maximumTracked = 1000;
 /** Exponentially weighted moving averages per backend, in this router's memory. */
 export function createBackendStats(options: BackendStatsOptions = {}): BackendStats {
   const alpha = options.alpha ?? 0.2;
+  const staleAfterMs = options.staleAfterMs ?? 60_000;
   const now = options.now ?? (() => performance.now());
   const entries = new Map<string, Entry>();
 
@@ -65,7 +74,7 @@ export function createBackendStats(options: BackendStatsOptions = {}): BackendSt
         }
       }
     }
-    found = { ttftMs: 0, tokensPerSecond: 0, samples: 0, inFlight: 0 };
+    found = { ttftMs: 0, tokensPerSecond: 0, samples: 0, inFlight: 0, sampledAt: 0 };
     entries.set(backend, found);
     return found;
   };
@@ -80,6 +89,7 @@ export function createBackendStats(options: BackendStatsOptions = {}): BackendSt
       stats.tokensPerSecond = stats.tokensPerSecond === 0 ? rate : stats.tokensPerSecond + alpha * (rate - stats.tokensPerSecond);
     }
     stats.samples = Math.min(stats.samples + 1, 1000);
+    stats.sampledAt = now();
   };
 
   const begin = (backend: string) => {
@@ -136,7 +146,7 @@ export function createBackendStats(options: BackendStatsOptions = {}): BackendSt
     },
     latency(backend) {
       const stats = entries.get(backend);
-      return stats === undefined || stats.samples === 0 ? undefined : { ttftMs: stats.ttftMs, tokensPerSecond: stats.tokensPerSecond, samples: stats.samples };
+      return stats === undefined || stats.samples === 0 ? undefined : { ttftMs: stats.ttftMs, tokensPerSecond: stats.tokensPerSecond, samples: stats.samples, stale: now() - stats.sampledAt > staleAfterMs };
     },
     inFlight(backend) {
       return entries.get(backend)?.inFlight ?? 0;

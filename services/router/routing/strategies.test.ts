@@ -1,6 +1,10 @@
 import test from "ava";
 import { seededRandom } from "../../../test/support/seeded-random.js";
-import type { BackendLatency } from "./backend-stats.js";
+import { create } from "@bufbuild/protobuf";
+import { ChatStreamResponseSchema, type ChatParams } from "../../../gen/iir/inference/v1/inference_pb.js";
+import { iterableOf } from "../../common/async-iterables.js";
+import { createBackendStats, type BackendLatency } from "./backend-stats.js";
+import { breakerKey } from "./circuit-breaker.js";
 import { orderByStrategy, type StrategyChoice } from "./strategies.js";
 
 const choice = (key: string, weight = 1, queued = 0, agentInFlight?: number): StrategyChoice => ({ key, weight, queued, ...(agentInFlight === undefined ? {} : { agentInFlight }) });
@@ -71,4 +75,24 @@ test("lowest-latency: unmeasured choices first (listed order), then the lowest m
 
 test("an unknown strategy keeps the listed order", (t) => {
   t.deepEqual(keys(orderByStrategy("round-robin", [choice("a"), choice("b")])), ["a", "b"]);
+});
+
+test("lowest-latency: a backend whose averages went stale is tried again before the fresh ones", (t) => {
+  let clock = 0;
+  const stats = createBackendStats({ now: () => clock, staleAfterMs: 60_000 });
+  const answer = async (backend: string, ttftMs: number) => {
+    const target = { backend, provider: "openai", baseUrl: `http://${backend}.invalid/v1`, apiKey: undefined, upstreamModel: "m" };
+    const [observed] = stats.observe([{ adapter: { chat: () => Promise.reject(new Error("unused")), chatStream: () => (clock += ttftMs, iterableOf([create(ChatStreamResponseSchema, {})])) }, target }]);
+    for await (const _ of observed!.adapter.chatStream({} as ChatParams, target, new AbortController().signal));
+    return breakerKey(target);
+  };
+  return (async () => {
+    const slowKey = await answer("once-slow", 5_000);
+    const fastKey = await answer("fast", 10);
+    const choices = [{ key: fastKey, weight: 1, queued: 0 }, { key: slowKey, weight: 1, queued: 0 }];
+    t.deepEqual(keys(orderByStrategy("lowest-latency", choices, { stats })), [fastKey, slowKey]);
+    clock += 61_000;
+    await answer("fast", 10);
+    t.deepEqual(keys(orderByStrategy("lowest-latency", choices, { stats })), [slowKey, fastKey], "the slow spell is measured again");
+  })();
 });

@@ -69,10 +69,14 @@ export function leastBusyOrder<T extends StrategyChoice>(choices: readonly T[], 
 
 /**
  * Lowest moving average of time to the first token first. Choices not measured yet come before
- * every measured one (in listed order), so each gets its first sample and a slow start is not forever.
+ * every measured one (in listed order), so each gets its first sample and a slow start is not forever;
+ * so do those whose averages went stale, so a backend slow once is measured again.
  */
 export function lowestLatencyOrder<T extends StrategyChoice>(choices: readonly T[], stats: StrategyInputs["stats"]): T[] {
-  const latency = (choice: T) => stats?.latency(choice.key)?.ttftMs ?? Number.NEGATIVE_INFINITY;
+  const latency = (choice: T) => {
+    const measured = stats?.latency(choice.key);
+    return measured === undefined || measured.stale === true ? Number.NEGATIVE_INFINITY : measured.ttftMs;
+  };
   return stableSortBy(choices, latency);
 }
 

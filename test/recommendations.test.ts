@@ -150,6 +150,8 @@ test("recommends model files by each agent's memory; refresh finds new files; lo
   t.regex(direct!.message, /invalid_argument/);
   const absent = await t.throwsAsync(registry.loadAgentModel({ agentId: "small-agent", fileName: "absent.gguf" }));
   t.regex(absent!.message, /not_found/);
+  const negative = await t.throwsAsync(registry.loadAgentModel({ agentId: "small-agent", fileName: "medium.gguf", contextSize: -1 }));
+  t.regex(negative!.message, /invalid_argument.*context_size/);
 
   // Loading the small agent's top pick: it re-registers under the new id and the router routes to it.
   const loaded = await registry.loadAgentModel({ agentId: "small-agent", fileName: "medium.gguf", contextSize: 512 });

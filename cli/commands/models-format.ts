@@ -1,10 +1,14 @@
 import { toJson, type JsonObject } from "@bufbuild/protobuf";
 import { AutoRoutingSchema, type Deployment, type Model } from "../../gen/iir/registry/v1/registry_pb.js";
+import { redactUrl, redactUrlCredentialsIn } from "../../services/common/redact-url.js";
 import { deploymentName } from "../../services/router/registry/model-deployments.js";
 
 /**
  * A model as plain JSON with the registry's snake_case field names and numeric timestamps, the same
- * shape `iir seed` reads, so `iir models list --json` output can be seeded elsewhere.
+ * shape `iir seed` reads, so `iir models list --json` output can be seeded elsewhere. Base URLs are
+ * shown with any user name, password or key-like query value as `***` (output lands in terminals,
+ * scrollback and CI logs); an entry whose URL carries credentials must have them set again where
+ * it is seeded.
  */
 export interface PlainModel {
   name: string;
@@ -48,7 +52,7 @@ function deploymentToPlain(deployment: Deployment): PlainDeployment {
     name: deployment.name,
     provider: deployment.provider,
     upstream_model: deployment.upstreamModel,
-    base_url: deployment.baseUrl,
+    base_url: shownUrl(deployment.baseUrl),
     api_key_env: deployment.apiKeyEnv,
     weight: deployment.weight,
   };
@@ -59,7 +63,7 @@ export function modelToPlain(model: Model): PlainModel {
   return {
     name: model.name,
     provider: model.provider,
-    base_url: model.baseUrl,
+    base_url: shownUrl(model.baseUrl),
     upstream_model: model.upstreamModel,
     api_key_env: model.apiKeyEnv,
     fallbacks: [...model.fallbacks],
@@ -83,7 +87,7 @@ const columns: ReadonlyArray<readonly [string, (model: Model) => string]> = [
   ["NAME", (model) => model.name],
   ["PROVIDER", (model) => model.provider],
   ["UPSTREAM", (model) => model.upstreamModel || "-"],
-  ["BASE URL", (model) => model.baseUrl || "-"],
+  ["BASE URL", (model) => shownUrl(model.baseUrl) || "-"],
   ["KEY ENV", (model) => model.apiKeyEnv || "-"],
   ["CONTEXT", (model) => (model.contextLength > 0 ? String(model.contextLength) : "-")],
   ["$IN/M", (model) => String(model.inputPricePerMillion)],
@@ -114,7 +118,7 @@ export function formatModelDetails(model: Model): string[] {
     `name:                   ${model.name}`,
     `provider:               ${model.provider}`,
     `upstream model:         ${model.upstreamModel || "-"}`,
-    `base URL:               ${model.baseUrl || "-"}`,
+    `base URL:               ${shownUrl(model.baseUrl) || "-"}`,
     `key variable:           ${model.apiKeyEnv || "-"}`,
     `enabled:                ${model.enabled ? "yes" : "no"}`,
     `context length:         ${model.contextLength > 0 ? model.contextLength : "-"}`,
@@ -131,7 +135,7 @@ export function formatModelDetails(model: Model): string[] {
     const parts = [
       `provider=${deployment.provider}`,
       `model=${deployment.upstreamModel || model.upstreamModel || model.name}`,
-      `base-url=${deployment.baseUrl || "(provider's)"}`,
+      `base-url=${shownUrl(deployment.baseUrl) || "(provider's)"}`,
       `key-env=${deployment.apiKeyEnv || "(provider's)"}`,
       `weight=${deployment.weight > 0 ? deployment.weight : 1}`,
     ];
@@ -143,4 +147,12 @@ export function formatModelDetails(model: Model): string[] {
     lines.push(`auto weights:           cost ${auto.costWeight}, latency ${auto.latencyWeight}, cost threshold ${auto.costThreshold}`);
   }
   return lines;
+}
+
+/** A base URL as the CLI shows it: credentials in it (user:password@, ?key=…) as `***`; "" stays "". */
+function shownUrl(url: string): string {
+  if (url === "") return "";
+  const redacted = redactUrl(url, redactUrlCredentialsIn(url));
+  // Nothing to hide: the URL exactly as stored (parsing would add a trailing slash to a bare host).
+  return URL.canParse(url) && new URL(url).toString() === redacted ? url : redacted;
 }

@@ -213,6 +213,12 @@ const providerTable = [
   { name: "azure", baseUrlVariable: "AZURE_OPENAI_BASE_URL", defaultBaseUrl: undefined, apiKeyVariable: "EXTERNAL_AZURE_OPENAI_KEY", keyRequired: true },
 ] as const;
 
+/**
+ * Every provider a registry entry or deployment may name: the providers above, IIR agents (`local`),
+ * registry routers (`auto`) and `openai-compatible` (any OpenAI-compatible API at the entry's base URL).
+ */
+export const registryProviders: ReadonlySet<string> = new Set([...providerTable.map((provider) => provider.name), "local", "auto", "openai-compatible"]);
+
 const logLevels: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
 
 /** Reads and validates the environment; throws ConfigError naming every bad variable. */

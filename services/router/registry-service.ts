@@ -132,6 +132,7 @@ export function createRegistryService(deps: RegistryServiceDeps): ServiceImpl<ty
       deps.checkAdminToken(context);
       const agentId = requireNonEmpty(request.agentId, "agent_id");
       const fileName = requireNonEmpty(request.fileName, "file_name");
+      if (request.contextSize < 0) throw new ConnectError(`context_size must be 0 (the agent's default) or a number of tokens, got ${request.contextSize}`, Code.InvalidArgument);
       return create(LoadAgentModelResponseSchema, await requireAgentModels(deps).load(agentId, fileName, request.contextSize));
     },
     async createApiKey(request, context) {

@@ -7,6 +7,13 @@ import {
   type Deployment,
   type Model,
 } from "../../../gen/iir/registry/v1/registry_pb.js";
+import { registryProviders } from "../../common/config.js";
+
+/** Why `provider` is refused, with the names it may take; the value is cut so a huge one is not echoed. */
+export function unknownProvider(field: string, provider: string): string {
+  const shown = provider.length > 100 ? `${provider.slice(0, 100)}…` : provider;
+  return `${field} must be one of ${[...registryProviders].join(", ")}, got "${shown}"`;
+}
 
 /** The strategies a model's `strategy` may name; "" is "ordered". */
 export const deploymentStrategies = ["ordered", "weighted", "least-busy", "lowest-latency"] as const;
@@ -33,12 +40,58 @@ export function deploymentUpstreamModel(deployment: Deployment, model: Pick<Mode
 export function deploymentProblems(model: Model, keyProblem: (variable: string) => string | undefined): string[] {
   const problems: string[] = [];
   if (model.strategy !== "" && !(deploymentStrategies as readonly string[]).includes(model.strategy)) {
-    problems.push(`strategy must be one of ${deploymentStrategies.join(", ")} (or empty for ordered), got "${model.strategy}"`);
+    problems.push(`strategy must be one of ${deploymentStrategies.join(", ")} (or empty for ordered), got ${quoted(model.strategy)}`);
+  }
+  problems.push(...deploymentListProblems(model, keyProblem));
+  if (!Number.isInteger(model.ttftTimeoutMs) || model.ttftTimeoutMs < 0) problems.push(`ttft_timeout_ms must be an integer >= 0, got ${model.ttftTimeoutMs}`);
+  if (model.capabilities.length > modelCapabilities.length) {
+    problems.push(`capabilities lists ${model.capabilities.length} entries: there are only ${modelCapabilities.length} (${modelCapabilities.join(", ")})`);
+  } else {
+    model.capabilities.forEach((capability, index) => {
+      if (!(modelCapabilities as readonly string[]).includes(capability)) {
+        problems.push(`capabilities[${index}] must be one of ${modelCapabilities.join(", ")}, got ${quoted(capability)}`);
+      } else if (model.capabilities.indexOf(capability) !== index) problems.push(`capabilities[${index}] repeats "${capability}"`);
+    });
+  }
+  // Only a router entry routes by its candidates: itself among them is a loop to refuse.
+  if (model.auto !== undefined) problems.push(...autoProblems(model.auto, model.provider === routerProvider ? model.name : undefined));
+  return problems;
+}
+
+/** Most deployments one model may list: each request orders them all, and each is a breaker. */
+export const maxDeployments = 64;
+/** Most candidates a router entry may list: each request resolves and scores them all. */
+export const maxRouterCandidates = 256;
+// Longest name, provider, upstream model, base URL or key variable of a deployment.
+const maxFieldLength = 2048;
+// A provider type of registry routers (`auto-cheap`): they pick a model, they serve none.
+const routerProvider = "auto";
+
+function deploymentListProblems(model: Model, keyProblem: (variable: string) => string | undefined): string[] {
+  const problems: string[] = [];
+  if (model.deployments.length === 0) return problems;
+  // A router picks among its candidates: deployments on it would be silently ignored.
+  if (model.provider === routerProvider) {
+    problems.push(`deployments must be empty on a router entry (provider "${routerProvider}"): it routes to its auto.candidates`);
+  }
+  // One problem for the list, not one per deployment: the refusal stays readable (and small).
+  if (model.deployments.length > maxDeployments) {
+    problems.push(`deployments lists ${model.deployments.length} deployments: at most ${maxDeployments}`);
+    return problems;
   }
   const names = new Map<string, number>();
   model.deployments.forEach((deployment, index) => {
     const where = `deployments[${index}]`;
+    const long = (["name", "provider", "upstreamModel", "baseUrl", "apiKeyEnv"] as const).filter((field) => deployment[field].length > maxFieldLength);
+    if (long.length > 0) {
+      for (const field of long) problems.push(`${where}.${snakeCase(field)} is longer than ${maxFieldLength} characters`);
+      return;
+    }
     if (deployment.provider.trim() === "") problems.push(`${where}.provider must not be empty`);
+    // A router as a deployment would route to itself (or to another router) on every request.
+    else if (deployment.provider === routerProvider) {
+      problems.push(`${where}.provider must name a provider that serves models, not "${routerProvider}": list models in a router entry's auto.candidates instead`);
+    } else if (!registryProviders.has(deployment.provider)) problems.push(unknownProvider(`${where}.provider`, deployment.provider));
     if (deployment.baseUrl !== "" && !isHttpUrl(deployment.baseUrl)) problems.push(`${where}.base_url must be an http(s) URL`);
     const variableProblem = keyProblem(deployment.apiKeyEnv);
     if (variableProblem !== undefined) problems.push(`${where}.${variableProblem}`);
@@ -49,21 +102,20 @@ export function deploymentProblems(model: Model, keyProblem: (variable: string) 
       problems.push(`${where}.name "${name}" is also the name of deployments[${earlier}]: give deployments of one provider and model distinct names`);
     } else names.set(name, index);
   });
-  if (!Number.isInteger(model.ttftTimeoutMs) || model.ttftTimeoutMs < 0) problems.push(`ttft_timeout_ms must be an integer >= 0, got ${model.ttftTimeoutMs}`);
-  model.capabilities.forEach((capability, index) => {
-    if (!(modelCapabilities as readonly string[]).includes(capability)) {
-      problems.push(`capabilities[${index}] must be one of ${modelCapabilities.join(", ")}, got "${capability}"`);
-    } else if (model.capabilities.indexOf(capability) !== index) problems.push(`capabilities[${index}] repeats "${capability}"`);
-  });
-  if (model.auto !== undefined) problems.push(...autoProblems(model.auto));
   return problems;
 }
 
-function autoProblems(auto: AutoRouting): string[] {
+function autoProblems(auto: AutoRouting, router: string | undefined): string[] {
   const problems: string[] = [];
-  auto.candidates.forEach((candidate, index) => {
-    if (candidate.trim() === "") problems.push(`auto.candidates[${index}] must not be empty`);
-  });
+  if (auto.candidates.length > maxRouterCandidates) {
+    problems.push(`auto.candidates lists ${auto.candidates.length} models: at most ${maxRouterCandidates}`);
+  } else {
+    auto.candidates.forEach((candidate, index) => {
+      if (candidate.trim() === "") problems.push(`auto.candidates[${index}] must not be empty`);
+      else if (candidate.length > maxFieldLength) problems.push(`auto.candidates[${index}] is longer than ${maxFieldLength} characters`);
+      else if (candidate === router) problems.push(`auto.candidates[${index}] must not name the router itself`);
+    });
+  }
   for (const [field, value] of [["cost_weight", auto.costWeight], ["latency_weight", auto.latencyWeight], ["cost_threshold", auto.costThreshold]] as const) {
     if (!Number.isFinite(value) || value < 0) problems.push(`auto.${field} must be a number >= 0, got ${value}`);
   }
@@ -108,6 +160,15 @@ function decode<T>(read: () => T, what: string): T {
   } catch (error) {
     throw new ConnectError(`${what} cannot be read: ${error instanceof Error ? error.message : String(error)}`, Code.Internal);
   }
+}
+
+/** A value quoted in a refusal, cut short: the message may be logged and is sent back. */
+function quoted(value: string): string {
+  return JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}…` : value);
+}
+
+function snakeCase(camel: string): string {
+  return camel.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 }
 
 function isHttpUrl(value: string): boolean {

@@ -1,9 +1,10 @@
 import { create } from "@bufbuild/protobuf";
+import { registryProviders } from "../../common/config.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Insertable, Kysely, Selectable } from "kysely";
 import { ModelSchema, type Model } from "../../../gen/iir/registry/v1/registry_pb.js";
 import { redactUrlCredentialsIn } from "../../common/redact-url.js";
-import { autoFromText, autoToText, deploymentProblems, deploymentsFromText, deploymentsToText } from "./model-deployments.js";
+import { autoFromText, autoToText, deploymentProblems, unknownProvider, deploymentsFromText, deploymentsToText } from "./model-deployments.js";
 import type { Database, ModelsTable } from "./schema.js";
 
 /** Finds one model by name, enabled or not. */
@@ -54,6 +55,7 @@ export function validateModel(model: Model): string[] {
   if (model.name.trim() === "") problems.push("name must not be empty");
   else if (model.name.trim() !== model.name) problems.push(`name must not start or end with spaces, got "${model.name}"`);
   if (model.provider.trim() === "") problems.push("provider must not be empty");
+  else if (!registryProviders.has(model.provider)) problems.push(unknownProvider("provider", model.provider));
   if (model.baseUrl !== "" && !isHttpUrl(model.baseUrl)) {
     // The refusal may be logged: credentials in the URL stay out of it.
     problems.push(`base_url must be an http(s) URL, got "${redactUrlCredentialsIn(model.baseUrl)}"`);

@@ -7,7 +7,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { RegistryService } from "../gen/iir/registry/v1/registry_pb.js";
 import { encodeGguf } from "../services/agent/model-file/gguf-writer.js";
 import { createTinyModelSpec } from "../services/agent/model-file/tiny-model.js";
-import { startAgentProcess } from "./support/gateway-process.js";
+import { startAgentProcess, startGatewayProcess } from "./support/gateway-process.js";
 import { spawnIir } from "./support/iir-process.js";
 import { freePort, stopOnTeardown, temporaryDirectory } from "./support/process-fixtures.js";
 
@@ -43,26 +43,11 @@ test("npm start's default: iir all writes the tiny model, starts an agent, and s
 });
 
 test("agents join by themselves; one killed mid-stream gives an error event, goes stale, and traffic moves to the survivor", async (t) => {
-  const directory = temporaryDirectory(t);
-  const facadePort = await freePort();
-  const routerPort = await freePort();
-  const iir = stopOnTeardown(
-    t,
-    spawnIir(["all"], {
-      IIR_HOST: "127.0.0.1",
-      SQLITE_DB_PATH: path.join(directory, "iir.db"),
-      IIR_FACADE_PORT: String(facadePort),
-      IIR_ROUTER_PORT: String(routerPort),
-      IIR_AGENT_ENABLED: "false",
-      CACHE_TTL: "0",
-      HEARTBEAT_INTERVAL: "1",
-      AGENT_STALE_AFTER: "2",
-    }),
-  );
-  await iir.waitForLog("iir started");
+  const gateway = await startGatewayProcess(t, { HEARTBEAT_INTERVAL: "1", AGENT_STALE_AFTER: "2" });
+  const routerPort = gateway.routerPort;
   const agents = { alpha: await startAgentProcess(t, routerPort, "alpha"), beta: await startAgentProcess(t, routerPort, "beta") };
   await Promise.all([agents.alpha.waitForLog("agent registered"), agents.beta.waitForLog("agent registered")]);
-  const client = new OpenAI({ baseURL: `http://127.0.0.1:${facadePort}/v1`, apiKey: "unused", maxRetries: 0 });
+  const client = new OpenAI({ baseURL: gateway.facadeUrl, apiKey: "unused", maxRetries: 0 });
   t.true((await client.models.list()).data.some((entry) => entry.id === model));
 
   const backends = new Set<string>();

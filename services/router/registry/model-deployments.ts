@@ -7,7 +7,7 @@ import {
   type Deployment,
   type Model,
 } from "../../../gen/iir/registry/v1/registry_pb.js";
-import { registryProviders } from "../../common/config.js";
+import { registryProviders } from "../../common/providers.js";
 
 /** Why `provider` is refused, with the names it may take; the value is cut so a huge one is not echoed. */
 export function unknownProvider(field: string, provider: string): string {

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { registryProviders } from "../../common/config.js";
+import { registryProviders } from "../../common/providers.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Insertable, Kysely, Selectable } from "kysely";
 import { ModelSchema, type Model } from "../../../gen/iir/registry/v1/registry_pb.js";

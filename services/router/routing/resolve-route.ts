@@ -10,6 +10,7 @@ import { apiKeyEnvProblem } from "../registry/models.repository.js";
 import type { BackendStats } from "./backend-stats.js";
 import { breakerKey } from "./circuit-breaker.js";
 import { providerForBareName } from "./model-prefixes.js";
+import { bareNameNotConfigured, cannotBeCalled, modelNotFound, noDeploymentCallable, notConfigured } from "./route-errors.js";
 import { orderByStrategy, type StrategyChoice } from "./strategies.js";
 
 /** One place a request may go: the adapter that speaks to it and where it is. */
@@ -314,27 +315,6 @@ function agentCandidate(directory: AgentDirectory, adapter: ChatAdapter, agent: 
   };
 }
 
-/**
- * Why no deployment of a model can be called, each named: Unavailable when one waits on agents
- * (they may come back), FailedPrecondition when all need an operator, else the first refusal's code.
- */
-function noDeploymentCallable(model: string, skipped: readonly { readonly name: string; readonly error: ConnectError }[]): ConnectError {
-  const codes = skipped.map(({ error }) => error.code);
-  const code = codes.includes(Code.Unavailable)
-    ? Code.Unavailable
-    : codes.every((each) => each === Code.FailedPrecondition)
-      ? Code.FailedPrecondition
-      : (codes.find((each) => each !== Code.FailedPrecondition) ?? Code.FailedPrecondition);
-  const reasons = skipped.map(({ name, error }) => `${name}: ${error.rawMessage}`).join("; ");
-  return new ConnectError(`no deployment of model '${model}' can be called: ${reasons}`, code);
-}
-
-/** Whether a resolution error means the model is there but cannot be called now (vs. unknown, disabled, refused). */
-function cannotBeCalled(error: unknown): boolean {
-  const code = ConnectError.from(error).code;
-  return code === Code.FailedPrecondition || code === Code.Unavailable;
-}
-
 /** An llm-d candidate with the client's scheduling headers added to what its target sends; any other as it is. */
 function withLlmdSchedulingHeaders(candidate: RouteCandidate, scheduling: Readonly<Record<string, string>>): RouteCandidate {
   if (candidate.target.provider !== llmdProvider) return candidate;
@@ -372,18 +352,6 @@ function hasUserInfo(url: string): boolean {
  * parameters (`model:enable_web_search=on`). Only a registry entry's upstream_model may carry them.
  */
 const controlledSuffixes: Readonly<Record<string, RegExp>> = { openrouter: /:(online|nitro|floor|exacto)$/, venice: /:[^:/]*=[^:/]*$/ };
-
-function notConfigured(model: string, provider: string, variable: string): ConnectError {
-  return new ConnectError(`The model '${model}' is not available: provider '${provider}' is not configured on this gateway (${variable} is not set).`, Code.NotFound);
-}
-
-function bareNameNotConfigured(model: string, provider: string, variable: string): ConnectError {
-  return new ConnectError(`The model '${model}' does not exist on this gateway: it is a '${provider}' model and provider '${provider}' is not configured here; set ${variable} to use it, or register the name.`, Code.NotFound);
-}
-
-function modelNotFound(model: string, reason: string): ConnectError {
-  return new ConnectError(`The model '${model}' ${reason} or you do not have access to it.`, Code.NotFound);
-}
 
 /** Every configured provider speaks the OpenAI wire format unless an adapter is registered for it by name. */
 function openAICompatible(providerType: string, providers: Readonly<Record<string, ProviderConfig>>): string {

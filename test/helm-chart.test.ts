@@ -9,6 +9,7 @@ import { ConfigMap, PersistentVolumeClaim, Secret, Service } from "kubernetes-mo
 import { parse } from "yaml";
 import { parseSeedDocument } from "../cli/commands/models-seed.js";
 import { loadChart, mergeValues, renderChart, TemplateError, type Chart, type KubernetesObject, type RenderedChart } from "./support/helm-render.js";
+import { variablesReadByConfig } from "./support/config-variables.js";
 
 // The Helm chart, checked without a `helm` binary: its values against values.schema.json (as Helm
 // does on install), its templates rendered by test/support/helm-render.ts (which refuses any
@@ -156,8 +157,8 @@ test("every .Values path the templates use exists in values.yaml", (t) => {
 
 // ---- rendered objects, for the defaults and every example --------------------------------------
 
-// The variables IIR reads are the quoted names in its one config file.
-const configSource = fs.readFileSync(path.join(root, "services", "common", "config.ts"), "utf8");
+// The variables IIR reads, as loadConfig reads them (providers' variables included).
+const configVariables = variablesReadByConfig();
 
 function assertCommonFacts(t: import("ava").ExecutionContext, rendered: RenderedChart, values: Values): void {
   for (const object of rendered.objects) {
@@ -194,7 +195,7 @@ function assertCommonFacts(t: import("ava").ExecutionContext, rendered: Rendered
       t.truthy(each["readinessProbe"] && each["livenessProbe"], `${each.name} is probed`);
       for (const variable of each.env ?? []) {
         if (variable.name === "POD_IP") continue;
-        t.true(configSource.includes(`"${variable.name}"`), `${variable.name} is a variable IIR reads`);
+        t.true(configVariables.has(variable.name), `${variable.name} is a variable IIR reads`);
       }
     }
   }
@@ -202,7 +203,7 @@ function assertCommonFacts(t: import("ava").ExecutionContext, rendered: Rendered
   const config = envConfig(rendered);
   t.is(config["IIR_SHUTDOWN_GRACE"], String(grace));
   for (const name of Object.keys(config)) {
-    t.true(configSource.includes(`"${name}"`), `ConfigMap key ${name} is a variable IIR reads (services/common/config.ts)`);
+    t.true(configVariables.has(name), `ConfigMap key ${name} is a variable IIR reads (services/common/config.ts)`);
   }
   const secretValues = collectSecretValues(values);
   for (const configMap of rendered.objects.filter((object) => object.kind === "ConfigMap")) {
